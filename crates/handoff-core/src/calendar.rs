@@ -486,3 +486,528 @@ fn first_instant_after_gap(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>
     }
     DateTime::from_timestamp(after, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: u32 = 3_600;
+    const M: u32 = 60;
+
+    fn utc(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn date(iso: &str) -> NaiveDate {
+        iso.parse().unwrap()
+    }
+
+    /// The same intervals Monday to Friday, weekends closed.
+    fn weekdays(day: &[Interval]) -> [Vec<Interval>; 7] {
+        std::array::from_fn(|i| if i < 5 { day.to_vec() } else { Vec::new() })
+    }
+
+    /// The same intervals every day of the week.
+    fn every_day(day: &[Interval]) -> [Vec<Interval>; 7] {
+        std::array::from_fn(|_| day.to_vec())
+    }
+
+    fn office(tz: Tz, holidays: &[&str]) -> Calendar {
+        let holidays = holidays.iter().map(|d| date(d));
+        Calendar::new("office", tz, weekdays(&[(9 * H, 17 * H)]), holidays).unwrap()
+    }
+
+    #[test]
+    fn friday_afternoon_target_rolls_over_the_weekend() {
+        // New York 09:00-17:00, Monday to Friday. Friday 30 January 2026
+        // 15:00 EST (20:00Z) plus 4 h: 2 h to Friday's close, Saturday and
+        // Sunday closed, 2 h from Monday 09:00, so Monday 11:00 EST = 16:00Z.
+        let cal = office(Tz::America__New_York, &[]);
+        let start = utc("2026-01-30T20:00:00Z");
+        assert_eq!(
+            cal.add_business(start, 4 * 3_600),
+            utc("2026-02-02T16:00:00Z")
+        );
+        assert_eq!(
+            cal.business_seconds_between(start, utc("2026-02-02T16:00:00Z")),
+            14_400
+        );
+        assert!(
+            !cal.is_open(utc("2026-01-31T15:00:00Z")),
+            "Saturday 10:00 EST"
+        );
+    }
+
+    #[test]
+    fn holiday_closes_the_whole_date() {
+        // As above but Monday 2 February is a holiday: 2 h on Friday, then
+        // Tuesday 09:00 + 2 h = 11:00 EST = 16:00Z.
+        let cal = office(Tz::America__New_York, &["2026-02-02"]);
+        let start = utc("2026-01-30T20:00:00Z");
+        assert_eq!(
+            cal.add_business(start, 4 * 3_600),
+            utc("2026-02-03T16:00:00Z")
+        );
+        assert!(
+            !cal.is_open(utc("2026-02-02T15:00:00Z")),
+            "Monday 10:00 EST, a holiday"
+        );
+        assert!(cal.is_holiday(date("2026-02-02")));
+    }
+
+    #[test]
+    fn holidays_span_years() {
+        // Thursday 31 December 2026 15:00 EST (20:00Z), 6 h target, with
+        // 2026-12-25 and 2027-01-01 closed: 2 h on Thursday, Friday 1
+        // January closed, weekend closed, Monday 4 January 09:00 + 4 h =
+        // 13:00 EST = 18:00Z.
+        let cal = office(Tz::America__New_York, &["2026-12-25", "2027-01-01"]);
+        let start = utc("2026-12-31T20:00:00Z");
+        assert_eq!(
+            cal.add_business(start, 6 * 3_600),
+            utc("2027-01-04T18:00:00Z")
+        );
+    }
+
+    #[test]
+    fn start_while_closed_consumes_nothing_until_the_opening() {
+        let cal = office(Tz::America__New_York, &[]);
+
+        // Wednesday 28 January 02:00 EST (07:00Z) + 1 h: the clock waits
+        // for 09:00 and ends 10:00 EST = 15:00Z.
+        let night = utc("2026-01-28T07:00:00Z");
+        assert_eq!(cal.add_business(night, 3_600), utc("2026-01-28T15:00:00Z"));
+
+        // Saturday 31 January 12:00 EST + 30 min: Monday 09:30 EST = 14:30Z.
+        let weekend = utc("2026-01-31T17:00:00Z");
+        assert_eq!(
+            cal.add_business(weekend, 1_800),
+            utc("2026-02-02T14:30:00Z")
+        );
+        assert_eq!(cal.next_open(weekend), utc("2026-02-02T14:00:00Z"));
+    }
+
+    #[test]
+    fn start_during_lunch_waits_for_the_afternoon() {
+        // Kolkata (+05:30, no DST) 09:00-13:00 and 14:00-18:00. Monday 2
+        // February 13:20 IST (07:50Z) + 90 min: nothing until 14:00, then
+        // 15:30 IST = 10:00Z.
+        let cal = Calendar::new(
+            "india",
+            Tz::Asia__Kolkata,
+            weekdays(&[(9 * H, 13 * H), (14 * H, 18 * H)]),
+            [],
+        )
+        .unwrap();
+        let start = utc("2026-02-02T07:50:00Z");
+        assert_eq!(cal.add_business(start, 5_400), utc("2026-02-02T10:00:00Z"));
+
+        // 12:00-15:00 IST (06:30Z-09:30Z) holds 12-13 and 14-15: 7 200 s.
+        let between =
+            cal.business_seconds_between(utc("2026-02-02T06:30:00Z"), utc("2026-02-02T09:30:00Z"));
+        assert_eq!(between, 7_200);
+    }
+
+    #[test]
+    fn several_ranges_per_day_are_used_in_order() {
+        // Berlin (CET, +01:00 in February) 08-10, 13-15 and 19-20: 5 h a day.
+        let cal = Calendar::new(
+            "split",
+            Tz::Europe__Berlin,
+            weekdays(&[(8 * H, 10 * H), (13 * H, 15 * H), (19 * H, 20 * H)]),
+            [],
+        )
+        .unwrap();
+        let start = utc("2026-02-02T08:00:00Z"); // Monday 09:00 CET
+
+        // 4 h: 09-10 (1 h), 13-15 (2 h), 19-20 (1 h); runs out at the 20:00
+        // close = 19:00Z.
+        assert_eq!(
+            cal.add_business(start, 4 * 3_600),
+            utc("2026-02-02T19:00:00Z")
+        );
+
+        // 4.5 h: the same 4 h, then Tuesday 08:00 + 30 min = 08:30 CET = 07:30Z.
+        assert_eq!(cal.add_business(start, 16_200), utc("2026-02-03T07:30:00Z"));
+    }
+
+    #[test]
+    fn target_exhausted_exactly_at_close_ends_at_the_close() {
+        // Chicago (CST, -06:00) 09:00-17:00. Monday 2 March 09:00 (15:00Z) +
+        // 8 h = 17:00 CST = 23:00Z, not Tuesday's 09:00 opening (15:00Z).
+        let cal = office(Tz::America__Chicago, &[]);
+        let start = utc("2026-03-02T15:00:00Z");
+        let close = utc("2026-03-02T23:00:00Z");
+        assert_eq!(cal.add_business(start, 8 * 3_600), close);
+        assert_eq!(cal.business_seconds_between(start, close), 28_800);
+
+        // Half-open: open on the last second, closed at the closing instant.
+        assert!(cal.is_open(utc("2026-03-02T22:59:59Z")));
+        assert!(!cal.is_open(close));
+        assert!(cal.is_open(start));
+        assert!(!cal.is_open(utc("2026-03-02T14:59:59Z")));
+        assert_eq!(cal.next_open(close), utc("2026-03-03T15:00:00Z"));
+    }
+
+    #[test]
+    fn spring_forward_shortens_an_open_interval() {
+        // New York 00:00-10:00 every day. On Sunday 8 March 2026 02:00 EST
+        // jumps to 03:00 EDT: the interval runs from 00:00 EST (05:00Z) to
+        // 10:00 EDT (14:00Z), nine real hours.
+        let cal = Calendar::new(
+            "early",
+            Tz::America__New_York,
+            every_day(&[(0, 10 * H)]),
+            [],
+        )
+        .unwrap();
+        let midnight = utc("2026-03-08T05:00:00Z");
+        let next_midnight = utc("2026-03-09T04:00:00Z"); // 00:00 EDT
+        assert_eq!(
+            cal.business_seconds_between(midnight, next_midnight),
+            32_400
+        );
+
+        // 01:00 EST (06:00Z) + 2 h = 08:00Z = 04:00 EDT; wall-clock
+        // arithmetic would say 03:00.
+        let start = utc("2026-03-08T06:00:00Z");
+        assert_eq!(cal.add_business(start, 7_200), utc("2026-03-08T08:00:00Z"));
+    }
+
+    #[test]
+    fn autumn_back_lengthens_an_open_interval() {
+        // New York 00:00-10:00 every day. On Sunday 1 November 2026 02:00
+        // EDT falls back to 01:00 EST: the interval runs from 00:00 EDT
+        // (04:00Z) to 10:00 EST (15:00Z), eleven real hours.
+        let cal = Calendar::new(
+            "early",
+            Tz::America__New_York,
+            every_day(&[(0, 10 * H)]),
+            [],
+        )
+        .unwrap();
+        let midnight = utc("2026-11-01T04:00:00Z");
+        let next_midnight = utc("2026-11-02T05:00:00Z"); // 00:00 EST
+        assert_eq!(
+            cal.business_seconds_between(midnight, next_midnight),
+            39_600
+        );
+
+        // 00:30 EDT (04:30Z) + 3 h = 07:30Z = 02:30 EST; wall-clock
+        // arithmetic would say 03:30.
+        let start = utc("2026-11-01T04:30:00Z");
+        assert_eq!(
+            cal.add_business(start, 3 * 3_600),
+            utc("2026-11-01T07:30:00Z")
+        );
+    }
+
+    #[test]
+    fn opening_in_a_dst_gap_moves_to_the_end_of_the_gap() {
+        // New York 02:30-04:00 every day. On 8 March 2026 02:30 does not
+        // exist; the interval opens at 03:00 EDT (07:00Z) and closes 04:00
+        // EDT (08:00Z): 3 600 s instead of 5 400 s.
+        let cal = Calendar::new(
+            "gap",
+            Tz::America__New_York,
+            every_day(&[(2 * H + 30 * M, 4 * H)]),
+            [],
+        )
+        .unwrap();
+        let day_start = utc("2026-03-08T05:00:00Z"); // 00:00 EST
+        let day_end = utc("2026-03-09T04:00:00Z"); // 00:00 EDT
+        assert_eq!(cal.business_seconds_between(day_start, day_end), 3_600);
+        assert_eq!(cal.next_open(day_start), utc("2026-03-08T07:00:00Z"));
+        assert_eq!(cal.add_business(day_start, 1), utc("2026-03-08T07:00:01Z"));
+
+        // The day before is ordinary EST: 07:30Z-09:00Z, 5 400 s.
+        let before =
+            cal.business_seconds_between(utc("2026-03-07T05:00:00Z"), utc("2026-03-08T05:00:00Z"));
+        assert_eq!(before, 5_400);
+    }
+
+    #[test]
+    fn interval_wholly_inside_a_dst_gap_is_closed_that_day() {
+        // 02:00-02:45 on 8 March 2026: both bounds move to 03:00 EDT, so the
+        // interval is empty that day; the next day it is 45 min again.
+        let cal = Calendar::new(
+            "gap",
+            Tz::America__New_York,
+            every_day(&[(2 * H, 2 * H + 45 * M)]),
+            [],
+        )
+        .unwrap();
+        let sunday = (utc("2026-03-08T05:00:00Z"), utc("2026-03-09T04:00:00Z"));
+        assert_eq!(cal.business_seconds_between(sunday.0, sunday.1), 0);
+        // Monday 02:00 EDT = 06:00Z.
+        assert_eq!(cal.next_open(sunday.0), utc("2026-03-09T06:00:00Z"));
+    }
+
+    #[test]
+    fn bound_in_a_repeated_hour_takes_the_first_occurrence() {
+        // New York 00:00-01:15 and 01:30-03:00 every day; 1 November 2026
+        // repeats 01:00-02:00. First interval: 00:00 EDT (04:00Z) to the
+        // first 01:15 (05:15Z), 4 500 s. Second: the first 01:30 (05:30Z) to
+        // 03:00 EST (08:00Z), 9 000 s. Day total 13 500 s.
+        let cal = Calendar::new(
+            "fallback",
+            Tz::America__New_York,
+            every_day(&[(0, H + 15 * M), (H + 30 * M, 3 * H)]),
+            [],
+        )
+        .unwrap();
+        let day = (utc("2026-11-01T04:00:00Z"), utc("2026-11-02T05:00:00Z"));
+        assert_eq!(cal.business_seconds_between(day.0, day.1), 13_500);
+
+        // The second 01:15 (EST, 06:15Z) lies inside the second interval.
+        assert!(cal.is_open(utc("2026-11-01T06:15:00Z")));
+        assert!(
+            !cal.is_open(utc("2026-11-01T05:20:00Z")),
+            "first 01:20, between intervals"
+        );
+    }
+
+    #[test]
+    fn one_instant_reads_differently_in_a_rep_zone_and_the_org_zone() {
+        // Tuesday 3 February 2026 14:00Z is 09:00 EST in New York and 19:30
+        // IST in Kolkata.
+        let t = utc("2026-02-03T14:00:00Z");
+        let org = office(Tz::America__New_York, &[]);
+        let rep =
+            Calendar::new("rep", Tz::Asia__Kolkata, weekdays(&[(9 * H, 18 * H)]), []).unwrap();
+        assert!(org.is_open(t));
+        assert!(!rep.is_open(t));
+
+        // 2 h on the org calendar: 11:00 EST = 16:00Z. On the rep calendar
+        // nothing until Wednesday 09:00 IST (03:30Z), then 11:00 IST = 05:30Z.
+        assert_eq!(org.add_business(t, 7_200), utc("2026-02-03T16:00:00Z"));
+        assert_eq!(rep.add_business(t, 7_200), utc("2026-02-04T05:30:00Z"));
+    }
+
+    #[test]
+    fn a_day_written_as_24_hours_is_elapsed_time() {
+        // 00:00-24:00 every day in Berlin: 24 business hours from Tuesday 5
+        // May 10:00Z end Wednesday 10:00Z, nothing lost at midnight.
+        let day = Calendar::parse_hhmm("24:00").unwrap();
+        let cal = Calendar::new("24/7", Tz::Europe__Berlin, every_day(&[(0, day)]), []).unwrap();
+        let start = utc("2026-05-05T10:00:00Z");
+        assert_eq!(cal.add_business(start, 86_400), utc("2026-05-06T10:00:00Z"));
+
+        // Across the autumn change (25 October 2026, a 25-hour local day)
+        // 48 business hours are still 48 real hours.
+        let start = utc("2026-10-24T22:00:00Z");
+        assert_eq!(
+            cal.add_business(start, 172_800),
+            utc("2026-10-26T22:00:00Z")
+        );
+        assert_eq!(
+            cal,
+            Calendar {
+                name: "24/7".into(),
+                ..Calendar::always_open("", cal.tz)
+            }
+        );
+    }
+
+    #[test]
+    fn always_open_equals_elapsed_time_in_zones_with_midnight_and_half_hour_changes() {
+        // Santiago changes its clocks at local midnight and Lord Howe by 30
+        // minutes; whatever the start, N business seconds on an always-open
+        // calendar are N real seconds. Starts every 7 h through 2026 cover
+        // every transition of both zones.
+        for tz in [Tz::America__Santiago, Tz::Australia__Lord_Howe] {
+            let cal = Calendar::always_open("24/7", tz);
+            let mut start = utc("2026-01-01T00:00:00Z");
+            while start < utc("2027-01-01T00:00:00Z") {
+                let end = start + TimeDelta::seconds(100_000);
+                assert_eq!(cal.add_business(start, 100_000), end, "{tz} from {start}");
+                assert_eq!(
+                    cal.business_seconds_between(start, end),
+                    100_000,
+                    "{tz} {start}"
+                );
+                assert!(cal.is_open(start), "{tz} at {start}");
+                start += TimeDelta::hours(7);
+            }
+        }
+    }
+
+    #[test]
+    fn after_midnight_part_of_a_night_shift_belongs_to_its_written_date() {
+        // Chicago night desk: Monday 22-24, Tuesday 00-06 and 22-24,
+        // Wednesday 00-06. Tuesday 12 May 2026 is a holiday, which closes
+        // both intervals written under Tuesday (00-06 and 22-24) but not
+        // Monday's 22-24.
+        let mut weekly: [Vec<Interval>; 7] = Default::default();
+        weekly[0] = vec![(22 * H, 24 * H)];
+        weekly[1] = vec![(0, 6 * H), (22 * H, 24 * H)];
+        weekly[2] = vec![(0, 6 * H)];
+        let with_holiday = Calendar::new(
+            "night",
+            Tz::America__Chicago,
+            weekly.clone(),
+            [date("2026-05-12")],
+        )
+        .unwrap();
+        let without = Calendar::new("night", Tz::America__Chicago, weekly, []).unwrap();
+
+        // Monday 23:00 CDT (Tuesday 04:00Z) + 3 h.
+        let start = utc("2026-05-12T04:00:00Z");
+        // Open: 1 h on Monday, then Tuesday 00:00-02:00 CDT: 07:00Z.
+        assert_eq!(
+            without.add_business(start, 3 * 3_600),
+            utc("2026-05-12T07:00:00Z")
+        );
+        // Holiday: 1 h on Monday, Tuesday closed, Wednesday 00:00 CDT
+        // (05:00Z) + 2 h = 07:00Z on the 13th.
+        assert_eq!(
+            with_holiday.add_business(start, 3 * 3_600),
+            utc("2026-05-13T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn calendar_without_open_hours_never_opens() {
+        let cal = Calendar::new("none", Tz::UTC, Default::default(), []).unwrap();
+        let t = utc("2026-06-01T12:00:00Z");
+        assert!(!cal.has_open_hours());
+        assert!(!cal.is_open(t));
+        assert_eq!(cal.add_business(t, 1), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(cal.next_open(t), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(cal.business_seconds_between(t, t + TimeDelta::days(30)), 0);
+    }
+
+    #[test]
+    fn zero_negative_and_huge_targets() {
+        let cal = office(Tz::UTC, &[]);
+        let t = utc("2026-01-31T12:00:00Z"); // Saturday, closed
+        assert_eq!(cal.add_business(t, 0), t);
+        assert_eq!(cal.add_business(t, -5), t);
+        assert_eq!(cal.add_business(t, i64::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(cal.business_seconds_between(t, t), 0);
+        assert_eq!(cal.business_seconds_between(t + TimeDelta::hours(1), t), 0);
+    }
+
+    #[test]
+    fn calendar_days_keep_the_wall_clock_time_across_dst() {
+        let cal = Calendar::new("ny", Tz::America__New_York, Default::default(), []).unwrap();
+
+        // Saturday 7 March 2026 12:00 EST (17:00Z) + 2 days = Monday 12:00
+        // EDT = 16:00Z, 47 real hours later.
+        let start = utc("2026-03-07T17:00:00Z");
+        assert_eq!(cal.add_calendar_days(start, 2), utc("2026-03-09T16:00:00Z"));
+        assert_eq!(cal.add_calendar_days(start, 0), start);
+
+        // 02:30 EST on 7 March + 1 day is 02:30 on 8 March, which does not
+        // exist: 03:00 EDT = 07:00Z.
+        let start = utc("2026-03-07T07:30:00Z");
+        assert_eq!(cal.add_calendar_days(start, 1), utc("2026-03-08T07:00:00Z"));
+
+        // 01:30 EDT on 31 October + 1 day is 01:30 on 1 November, which
+        // happens twice: the first, 01:30 EDT = 05:30Z.
+        let start = utc("2026-10-31T05:30:00Z");
+        assert_eq!(cal.add_calendar_days(start, 1), utc("2026-11-01T05:30:00Z"));
+
+        // Monday 1 June 09:00 EDT (13:00Z) + 14 days = 15 June 13:00Z.
+        let start = utc("2026-06-01T13:00:00Z");
+        assert_eq!(
+            cal.add_calendar_days(start, 14),
+            utc("2026-06-15T13:00:00Z")
+        );
+    }
+
+    #[test]
+    fn new_sorts_and_merges_touching_intervals() {
+        let mut weekly: [Vec<Interval>; 7] = Default::default();
+        weekly[0] = vec![(12 * H, 17 * H), (18 * H, 19 * H), (9 * H, 12 * H)];
+        let cal = Calendar::new("merge", Tz::UTC, weekly, []).unwrap();
+        assert_eq!(cal.weekly()[0], vec![(9 * H, 17 * H), (18 * H, 19 * H)]);
+        assert!(cal.weekly()[1..].iter().all(Vec::is_empty));
+        assert_eq!(cal.name(), "merge");
+        assert_eq!(cal.tz(), Tz::UTC);
+    }
+
+    #[test]
+    fn overlap_is_rejected_naming_the_weekday_and_both_ranges() {
+        let mut weekly: [Vec<Interval>; 7] = Default::default();
+        weekly[1] = vec![(12 * H, 17 * H), (9 * H, 13 * H)];
+        let err = Calendar::new("bad", Tz::UTC, weekly, []).unwrap_err();
+        assert_eq!(
+            err,
+            CalendarError::Overlap {
+                weekday: Weekday::Tue,
+                first: (9 * H, 13 * H),
+                second: (12 * H, 17 * H),
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "Tue: intervals 09:00-13:00 and 12:00-17:00 overlap; \
+             touching intervals such as 09:00-12:00 and 12:00-17:00 are fine"
+        );
+    }
+
+    #[test]
+    fn reversed_empty_and_past_midnight_intervals_are_rejected() {
+        let on_friday = |interval: Interval| {
+            let mut weekly: [Vec<Interval>; 7] = Default::default();
+            weekly[4] = vec![interval];
+            Calendar::new("bad", Tz::UTC, weekly, []).unwrap_err()
+        };
+        let night = (22 * H, 6 * H);
+        assert_eq!(
+            on_friday(night),
+            CalendarError::EndNotAfterStart {
+                weekday: Weekday::Fri,
+                interval: night
+            }
+        );
+        assert!(on_friday(night)
+            .to_string()
+            .starts_with("Fri: interval 22:00-06:00 ends at"));
+        let empty = (9 * H, 9 * H);
+        assert_eq!(
+            on_friday(empty),
+            CalendarError::EndNotAfterStart {
+                weekday: Weekday::Fri,
+                interval: empty
+            }
+        );
+        let late = (22 * H, 30 * H);
+        assert_eq!(
+            on_friday(late),
+            CalendarError::EndPastMidnight {
+                weekday: Weekday::Fri,
+                interval: late
+            }
+        );
+        assert!(on_friday(late)
+            .to_string()
+            .starts_with("Fri: interval 22:00-30:00 ends after"));
+    }
+
+    #[test]
+    fn hhmm_text_parses_and_formats() {
+        assert_eq!(Calendar::parse_hhmm("09:00"), Ok(32_400));
+        assert_eq!(Calendar::parse_hhmm("9:30"), Ok(34_200));
+        assert_eq!(Calendar::parse_hhmm("00:00"), Ok(0));
+        assert_eq!(Calendar::parse_hhmm("23:59"), Ok(86_340));
+        assert_eq!(Calendar::parse_hhmm("24:00"), Ok(86_400));
+        for bad in [
+            "24:01", "25:00", "09:60", "9:5", "0900", "", " 9:00", "+9:00", "123:00",
+        ] {
+            assert_eq!(
+                Calendar::parse_hhmm(bad),
+                Err(CalendarError::BadTime {
+                    text: bad.to_owned()
+                }),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Calendar::format_hhmm(34_200), "09:30");
+        assert_eq!(Calendar::format_hhmm(86_400), "24:00");
+        assert_eq!(Calendar::format_hhmm(34_245), "09:30:45");
+    }
+}
