@@ -1,0 +1,765 @@
+//! The engine: state plus event gives new state plus effects.
+//!
+//! The engine keeps, per account, its firmographics, its engagements, its
+//! *cycles* (one trip through the funnel: MQA, hand-off, SAL or rejection,
+//! nurture) and its opportunities, and for each cycle the SLA *clocks* the
+//! policy starts. It consumes events in occurrence order ([`sort_events`])
+//! and learns that time has passed only from those events and from
+//! [`Engine::advance_to`]; it never reads the wall clock. Every change it
+//! makes is also emitted as an [`Effect`] (stage change, qualification,
+//! clock started or ended, breach, alert, data warning) for adapters that
+//! act on them, such as a live notifier.
+//!
+//! Results depend on the set of events, not the order they arrived in:
+//! callers sort with [`sort_events`] (by instant, then a fixed rank of event
+//! types, then id) before applying.
+
+mod clocks;
+mod records;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+pub use records::*;
+
+use crate::event::{
+    AccountFacts, Activity, Event, EventBody, Opportunity, RepFacts, Stage, StageAssertion,
+};
+use crate::policy::{AlertTrigger, MetricName, Policy, Trigger};
+use crate::qualify::{self, EngagementRecord, Qualification};
+
+/// Orders events for the engine: by instant, then by type (facts before the
+/// lifecycle moves that use them), then by id.
+pub fn sort_events(events: &mut [Event]) {
+    events.sort_by(|a, b| {
+        (a.at_utc(), type_rank(&a.body), &a.id).cmp(&(b.at_utc(), type_rank(&b.body), &b.id))
+    });
+}
+
+/// Rank of an event type among events of the same instant.
+pub fn type_rank(body: &EventBody) -> u8 {
+    use EventBody::*;
+    match body {
+        Account(_) => 0,
+        Contact(_) => 1,
+        Rep(_) => 2,
+        Engagement(_) => 3,
+        Stage(_) => 4,
+        Handoff(_) => 5,
+        Reassign(_) => 6,
+        Accepted(_) => 7,
+        Rejected(_) => 8,
+        Activity(_) => 9,
+        Disposition(_) => 10,
+        Opportunity(_) => 11,
+        Nurture(_) => 12,
+    }
+}
+
+/// A clock deadline waiting to be judged.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    due: DateTime<Utc>,
+    account: String,
+    cycle: u32,
+    clock: u32,
+}
+
+/// Acceptance decisions of one alert rule's period.
+#[derive(Debug, Default, Clone)]
+struct RateWatch {
+    accepted: u32,
+    rejected: u32,
+    raised: bool,
+}
+
+/// The engine over one policy.
+pub struct Engine<'p> {
+    policy: &'p Policy,
+    accounts: HashMap<String, AccountRecord>,
+    contacts: HashMap<String, String>,
+    reps: BTreeMap<String, RepFacts>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    alerts: Vec<Alert>,
+    watches: HashMap<(usize, String), RateWatch>,
+    now: Option<DateTime<Utc>>,
+    events: u64,
+}
+
+impl<'p> Engine<'p> {
+    /// A fresh engine with no accounts.
+    pub fn new(policy: &'p Policy) -> Engine<'p> {
+        Engine {
+            policy,
+            accounts: HashMap::new(),
+            contacts: HashMap::new(),
+            reps: BTreeMap::new(),
+            timers: BinaryHeap::new(),
+            alerts: Vec::new(),
+            watches: HashMap::new(),
+            now: None,
+            events: 0,
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        self.policy
+    }
+
+    /// An account's current state.
+    pub fn account(&self, id: &str) -> Option<&AccountRecord> {
+        self.accounts.get(id)
+    }
+
+    /// Judges every clock whose deadline lies strictly before `t`.
+    ///
+    /// A stop event at exactly the deadline meets the clock, so a deadline
+    /// is judged only once time has moved past it.
+    pub fn advance_to(&mut self, t: DateTime<Utc>, out: &mut Vec<Effect>) {
+        while let Some(Reverse(timer)) = self.timers.peek() {
+            if timer.due >= t {
+                break;
+            }
+            let Some(Reverse(timer)) = self.timers.pop() else { break };
+            self.fire(timer, out);
+        }
+        if self.now.is_none_or(|n| n < t) {
+            self.now = Some(t);
+        }
+    }
+
+    /// Applies one event. Events must come in [`sort_events`] order.
+    pub fn apply(&mut self, ev: &Event, out: &mut Vec<Effect>) {
+        let at = ev.at_utc();
+        self.advance_to(at, out);
+        self.events += 1;
+        match &ev.body {
+            EventBody::Account(f) => self.on_account(ev, at, f, out),
+            EventBody::Contact(c) => {
+                let account = c.account.clone().unwrap_or_else(|| lone_lead(&c.contact));
+                self.contacts.insert(c.contact.clone(), account.clone());
+                self.ensure(&account);
+            }
+            EventBody::Rep(r) => self.on_rep(r),
+            EventBody::Engagement(e) => self.on_engagement(ev, at, e, out),
+            EventBody::Stage(s) => self.on_stage(ev, at, s, out),
+            EventBody::Handoff(h) => {
+                self.on_handoff(ev, at, &h.account, &h.rep, h.tier.as_deref(), out)
+            }
+            EventBody::Accepted(d) => self.on_accepted(ev, at, &d.account, out),
+            EventBody::Rejected(r) => self.on_rejected(ev, at, &r.account, &r.reason, out),
+            EventBody::Nurture(n) => self.on_nurture(ev, at, &n.account, n.reason.as_deref(), out),
+            EventBody::Activity(a) => self.on_activity(ev, at, a, out),
+            EventBody::Disposition(d) => self.on_disposition(ev, at, &d.account, out),
+            EventBody::Opportunity(o) => self.on_opportunity(ev, at, o, out),
+            EventBody::Reassign(r) => self.on_reassign(ev, at, &r.account, &r.rep, out),
+        }
+    }
+
+    /// Judges the clocks due before `as_of` and hands over the final state.
+    pub fn finish(mut self, as_of: DateTime<Utc>) -> Snapshot {
+        let mut sink = Vec::new();
+        self.advance_to(as_of, &mut sink);
+        let mut accounts: Vec<AccountRecord> = self.accounts.into_values().collect();
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        Snapshot {
+            as_of,
+            events: self.events,
+            accounts,
+            alerts: self.alerts,
+            reps: self.reps,
+        }
+    }
+
+    fn ensure(&mut self, id: &str) -> &mut AccountRecord {
+        if !self.accounts.contains_key(id) {
+            self.accounts.insert(id.to_string(), AccountRecord::new(id));
+        }
+        // Inserted just above when absent.
+        self.accounts.get_mut(id).expect("account present")
+    }
+
+    fn on_account(&mut self, ev: &Event, at: DateTime<Utc>, f: &AccountFacts, out: &mut Vec<Effect>) {
+        let acc = self.ensure(&f.account);
+        merge_facts(&mut acc.facts, f);
+        // New firmographics may make an engaged account fit the ICP.
+        self.try_qualify(&f.account, ev, at, out);
+    }
+
+    fn on_rep(&mut self, r: &RepFacts) {
+        let entry = self.reps.entry(r.rep.clone()).or_insert_with(|| RepFacts {
+            rep: r.rep.clone(),
+            ..Default::default()
+        });
+        macro_rules! merge {
+            ($($f:ident),*) => { $( if r.$f.is_some() { entry.$f = r.$f.clone(); } )* };
+        }
+        merge!(name, team, manager, role, calendar, email);
+    }
+
+    fn resolve_account(&mut self, account: Option<&str>, contact: Option<&str>) -> String {
+        match (account, contact) {
+            (Some(a), _) => a.to_string(),
+            (None, Some(c)) => {
+                self.contacts.get(c).cloned().unwrap_or_else(|| lone_lead(c))
+            }
+            (None, None) => String::from("(unknown)"),
+        }
+    }
+
+    fn on_engagement(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        e: &crate::event::Engagement,
+        out: &mut Vec<Effect>,
+    ) {
+        let id = self.resolve_account(e.account.as_deref(), e.contact.as_deref());
+        let acc = self.ensure(&id);
+        if acc.channel.is_none() {
+            acc.channel = e.channel.clone();
+            acc.campaign = e.campaign.clone();
+        }
+        acc.engagements.push(EngagementRecord {
+            at,
+            event_id: ev.id.clone(),
+            kind: e.kind.clone(),
+            asset: e.asset.clone(),
+            tags: e.asset_tags.clone(),
+            seconds: e.duration_s.unwrap_or(0) as f64,
+            contact: e.contact.clone(),
+            channel: e.channel.clone(),
+            campaign: e.campaign.clone(),
+        });
+        self.try_qualify(&id, ev, at, out);
+    }
+
+    /// Qualifies the account when it may enter a new cycle, fits the ICP
+    /// and reaches a tier.
+    fn try_qualify(&mut self, id: &str, ev: &Event, at: DateTime<Utc>, out: &mut Vec<Effect>) {
+        let policy = self.policy;
+        let Some(acc) = self.accounts.get_mut(id) else { return };
+        if !acc.is_qualifiable() || acc.engagements.is_empty() {
+            return;
+        }
+        if let Err(reason) = qualify::fits_icp(&policy.icp, &acc.facts) {
+            acc.icp_miss = Some(reason);
+            return;
+        }
+        acc.icp_miss = None;
+        let Some(q) = qualify::evaluate(policy, &acc.engagements, acc.floor, at) else { return };
+        let channel = first_channel(&acc.engagements, &q);
+        self.start_cycle_at_mqa(id, ev, at, Some(q), channel, None, out);
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one call site per way into MQA")]
+    fn start_cycle_at_mqa(
+        &mut self,
+        id: &str,
+        ev: &Event,
+        at: DateTime<Utc>,
+        q: Option<Qualification>,
+        channel: (Option<String>, Option<String>),
+        tier: Option<String>,
+        out: &mut Vec<Effect>,
+    ) {
+        let acc = self.ensure(id);
+        let number = acc.cycles.len() as u32 + 1;
+        let mut cycle = Cycle::new(number, at);
+        cycle.mqa_at = Some(at);
+        cycle.mqa_event = Some(ev.id.clone());
+        cycle.tier = q.as_ref().map(|q| q.tier.clone()).or(tier);
+        cycle.qualification = q.clone();
+        cycle.channel = channel.0;
+        cycle.campaign = channel.1;
+        if acc.channel.is_none() {
+            acc.channel = cycle.channel.clone();
+            acc.campaign = cycle.campaign.clone();
+        }
+        // Opportunities recorded before the account's first cycle (data
+        // entered out of order upstream) belong to it.
+        if acc.cycles.is_empty() {
+            for opp in acc.opportunities.iter_mut().filter(|o| o.cycle.is_none()) {
+                opp.cycle = Some(number);
+                cycle.absorb_opportunity(opp);
+                acc.warnings.push(DataWarning {
+                    at,
+                    event_id: ev.id.clone(),
+                    message: format!(
+                        "opportunity {} reached {} before the account's MQA on {}; \
+                         durations from MQA are left out",
+                        opp.id,
+                        if opp.won_at.is_some() { "won" } else { "sqo" },
+                        at.format("%Y-%m-%d")
+                    ),
+                });
+                out.push(Effect::Warning { account: id.to_string(), event_id: ev.id.clone() });
+            }
+        }
+        acc.cycles.push(cycle);
+        if let Some(q) = q {
+            out.push(Effect::Qualified { account: id.to_string(), qualification: q });
+        }
+        self.move_stage(id, ev, at, Stage::Mqa, None, out);
+        self.start_clocks(id, Trigger::Mqa, ev, at, out);
+    }
+
+    fn move_stage(
+        &mut self,
+        id: &str,
+        ev: &Event,
+        at: DateTime<Utc>,
+        to: Stage,
+        reason: Option<String>,
+        out: &mut Vec<Effect>,
+    ) {
+        let acc = self.ensure(id);
+        let from = acc.stage;
+        if from == Some(to) {
+            return;
+        }
+        let backward = from.is_some_and(|f| is_backward(f, to));
+        let reason = match (backward, reason) {
+            (_, Some(r)) => Some(r),
+            (true, None) => Some(format!("{} event {}", ev.type_name(), ev.id)),
+            (false, None) => None,
+        };
+        let change = StageChange { at, from, to, event_id: ev.id.clone(), reason };
+        acc.history.push(change.clone());
+        acc.stage = Some(to);
+        out.push(Effect::StageChanged { account: id.to_string(), change });
+    }
+
+    fn on_stage(&mut self, ev: &Event, at: DateTime<Utc>, s: &StageAssertion, out: &mut Vec<Effect>) {
+        let id = s.account.clone();
+        match s.stage {
+            Stage::Mqa => self.assert_mqa(&id, ev, at, s, out),
+            Stage::HandedOff => match &s.rep {
+                Some(rep) => self.on_handoff(ev, at, &id, rep, s.tier.as_deref(), out),
+                None => self.warn(&id, ev, at, "stage handed_off without a rep; ignored", out),
+            },
+            Stage::Sal => self.on_accepted(ev, at, &id, out),
+            Stage::Rejected => {
+                let reason = s.reason.clone().unwrap_or_else(|| "no reason given".into());
+                self.on_rejected(ev, at, &id, &reason, out)
+            }
+            Stage::Nurture => self.on_nurture(ev, at, &id, s.reason.as_deref(), out),
+            Stage::Sqo | Stage::Won | Stage::Lost => {
+                let opp = Opportunity {
+                    opportunity: format!("{id}:asserted"),
+                    account: id.clone(),
+                    stage: s.stage.as_str().to_string(),
+                    amount: None,
+                    currency: None,
+                    rep: s.rep.clone(),
+                };
+                self.on_opportunity(ev, at, &opp, out)
+            }
+            Stage::Engaged => {
+                self.ensure(&id);
+                self.move_stage(&id, ev, at, Stage::Engaged, s.reason.clone(), out)
+            }
+        }
+    }
+
+    fn assert_mqa(
+        &mut self,
+        id: &str,
+        ev: &Event,
+        at: DateTime<Utc>,
+        s: &StageAssertion,
+        out: &mut Vec<Effect>,
+    ) {
+        let acc = self.ensure(id);
+        if let Some(c) = acc.open_cycle_mut() {
+            if c.mqa_at.is_none() && c.handoff_at.is_none() {
+                c.mqa_at = Some(at);
+                c.mqa_event = Some(ev.id.clone());
+                c.tier = s.tier.clone();
+                c.channel = s.channel.clone();
+                c.campaign = s.campaign.clone();
+                return;
+            }
+            let msg = format!("MQA asserted while the account is in cycle {}; ignored", c.number);
+            return self.warn(id, ev, at, &msg, out);
+        }
+        let channel = (s.channel.clone(), s.campaign.clone());
+        if s.channel.is_some() {
+            // An upstream MQA credited to a channel is a marketing touch.
+            acc.marketing_touches.push(at);
+        }
+        self.start_cycle_at_mqa(id, ev, at, None, channel, s.tier.clone(), out);
+    }
+
+    fn on_handoff(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        id: &str,
+        rep: &str,
+        tier: Option<&str>,
+        out: &mut Vec<Effect>,
+    ) {
+        let team = self.reps.get(rep).and_then(|r| r.team.clone());
+        let acc = self.ensure(id);
+        let reassigning = acc.open_cycle().is_some_and(|c| c.handoff_at.is_some());
+        if reassigning {
+            return self.on_reassign(ev, at, id, rep, out);
+        }
+        if acc.open_cycle().is_none() {
+            let number = acc.cycles.len() as u32 + 1;
+            acc.cycles.push(Cycle::new(number, at));
+        }
+        let cycle = acc.open_cycle_mut().expect("an open cycle exists or was just pushed");
+        cycle.handoff_at = Some(at);
+        cycle.handoff_event = Some(ev.id.clone());
+        cycle.handoff_rep = Some(rep.to_string());
+        cycle.handoff_team = team;
+        if let Some(t) = tier {
+            cycle.tier = Some(t.to_string());
+        }
+        cycle.owners.push(OwnerStretch { rep: rep.to_string(), from: at, to: None });
+        acc.owner = Some(rep.to_string());
+        self.move_stage(id, ev, at, Stage::HandedOff, None, out);
+        self.start_clocks(id, Trigger::Handoff, ev, at, out);
+    }
+
+    fn on_reassign(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        id: &str,
+        rep: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        let acc = self.ensure(id);
+        acc.owner = Some(rep.to_string());
+        if let Some(c) = acc.open_cycle_mut() {
+            if let Some(last) = c.owners.last_mut() {
+                last.to.get_or_insert(at);
+            }
+            c.owners.push(OwnerStretch { rep: rep.to_string(), from: at, to: None });
+        }
+        self.stop_clocks(id, Trigger::Reassign, ev, at, out);
+    }
+
+    fn on_accepted(&mut self, ev: &Event, at: DateTime<Utc>, id: &str, out: &mut Vec<Effect>) {
+        let acc = self.ensure(id);
+        if acc.open_cycle().is_none() {
+            let number = acc.cycles.len() as u32 + 1;
+            acc.cycles.push(Cycle::new(number, at));
+        }
+        let c = acc.open_cycle_mut().expect("an open cycle exists or was just pushed");
+        if c.accepted_at.is_some() {
+            return self.warn(id, ev, at, "accepted twice in one cycle; the first counts", out);
+        }
+        c.accepted_at = Some(at);
+        c.accepted_event = Some(ev.id.clone());
+        let handoff_at = c.handoff_at;
+        self.move_stage(id, ev, at, Stage::Sal, None, out);
+        self.stop_clocks(id, Trigger::Accepted, ev, at, out);
+        self.start_clocks(id, Trigger::Accepted, ev, at, out);
+        if let Some(h) = handoff_at {
+            self.watch_acceptance(ev, at, h, true, out);
+        }
+    }
+
+    fn on_rejected(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        id: &str,
+        reason: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        let acc = self.ensure(id);
+        let Some(c) = acc.open_cycle_mut() else {
+            return self.warn(id, ev, at, "rejected with no hand-off open; ignored", out);
+        };
+        c.rejected_at = Some(at);
+        c.rejected_event = Some(ev.id.clone());
+        c.reject_reason = Some(reason.to_string());
+        let handoff_at = c.handoff_at;
+        acc.floor = Some(at);
+        self.move_stage(id, ev, at, Stage::Rejected, Some(reason.to_string()), out);
+        self.end_cycle(id, Trigger::Rejected, ev, at, out);
+        if let Some(h) = handoff_at {
+            self.watch_acceptance(ev, at, h, false, out);
+        }
+    }
+
+    fn on_nurture(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        id: &str,
+        reason: Option<&str>,
+        out: &mut Vec<Effect>,
+    ) {
+        let acc = self.ensure(id);
+        acc.floor = Some(at);
+        let open = acc.open_cycle().is_some();
+        if let Some(c) = acc.cycles.last_mut() {
+            if c.nurture_at.is_none() && (open || c.rejected_at.is_some()) {
+                c.nurture_at = Some(at);
+                c.nurture_event = Some(ev.id.clone());
+            }
+        }
+        let reason = reason.map(String::from).or_else(|| Some("returned to nurture".into()));
+        self.move_stage(id, ev, at, Stage::Nurture, reason, out);
+        if open {
+            self.end_cycle(id, Trigger::Nurture, ev, at, out);
+        }
+    }
+
+    fn on_activity(&mut self, ev: &Event, at: DateTime<Utc>, a: &Activity, out: &mut Vec<Effect>) {
+        let calendars = self.policy;
+        let acc = self.ensure(&a.account);
+        let Some(c) = acc.open_cycle_mut() else {
+            acc.loose_activities += 1;
+            return;
+        };
+        if c.handoff_at.is_none_or(|h| at < h) {
+            c.activities_before_handoff += 1;
+            return;
+        }
+        if a.automated {
+            c.automated += 1;
+            return;
+        }
+        c.activities.push(at);
+        if c.first_touch_at.is_none() {
+            c.first_touch_at = Some(at);
+            c.first_touch_rep = a.rep.clone();
+            let cal = c.handoff_calendar.as_deref().and_then(|n| calendars.calendars.get(n));
+            if let (Some(h), Some(cal)) = (c.handoff_at, cal) {
+                c.first_touch_business_s = Some(cal.business_seconds_between(h, at));
+            }
+        }
+        self.stop_clocks(&a.account, Trigger::Activity, ev, at, out);
+    }
+
+    fn on_disposition(&mut self, ev: &Event, at: DateTime<Utc>, id: &str, out: &mut Vec<Effect>) {
+        let acc = self.ensure(id);
+        let Some(c) = acc.open_cycle_mut() else {
+            return self.warn(id, ev, at, "disposition with no cycle open; ignored", out);
+        };
+        c.disposition_at.get_or_insert(at);
+        self.stop_clocks(id, Trigger::Disposition, ev, at, out);
+    }
+
+    fn on_opportunity(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        o: &Opportunity,
+        out: &mut Vec<Effect>,
+    ) {
+        let lookback = self.policy.influence_lookback;
+        let acc = self.ensure(&o.account);
+        let cycle_number = acc.open_cycle().map(|c| c.number);
+        let idx = match acc.opportunities.iter().position(|x| x.id == o.opportunity) {
+            Some(i) => i,
+            None => {
+                let influenced = acc.was_influenced(at, lookback);
+                acc.opportunities.push(OpportunityRecord::new(
+                    &o.opportunity,
+                    at,
+                    cycle_number,
+                    o.rep.clone(),
+                    influenced,
+                ));
+                acc.opportunities.len() - 1
+            }
+        };
+        if acc.owner.is_none() {
+            acc.owner = o.rep.clone();
+        }
+        let opp = &mut acc.opportunities[idx];
+        if o.rep.is_some() {
+            opp.rep = o.rep.clone();
+        }
+        if o.currency.is_some() {
+            opp.currency = o.currency.clone();
+        }
+        let (stage, trigger) = match o.stage.as_str() {
+            "sqo" => (Stage::Sqo, Trigger::Sqo),
+            "won" => {
+                opp.won_at.get_or_insert(at);
+                opp.amount = o.amount.or(opp.amount);
+                (Stage::Won, Trigger::Won)
+            }
+            "lost" => {
+                opp.lost_at.get_or_insert(at);
+                (Stage::Lost, Trigger::Lost)
+            }
+            custom => {
+                opp.custom_stages.push((custom.to_string(), at));
+                return;
+            }
+        };
+        if let Some(n) = opp.cycle {
+            let snapshot = opp.clone();
+            if let Some(c) = acc.cycles.iter_mut().find(|c| c.number == n) {
+                c.absorb_opportunity(&snapshot);
+            }
+        }
+        self.move_stage(&o.account, ev, at, stage, None, out);
+        match trigger {
+            Trigger::Sqo => {
+                self.stop_clocks(&o.account, Trigger::Sqo, ev, at, out);
+                self.start_clocks(&o.account, Trigger::Sqo, ev, at, out);
+            }
+            t => self.end_cycle(&o.account, t, ev, at, out),
+        }
+    }
+
+    fn warn(&mut self, id: &str, ev: &Event, at: DateTime<Utc>, msg: &str, out: &mut Vec<Effect>) {
+        let acc = self.ensure(id);
+        acc.warnings.push(DataWarning { at, event_id: ev.id.clone(), message: msg.to_string() });
+        out.push(Effect::Warning { account: id.to_string(), event_id: ev.id.clone() });
+    }
+
+    /// Counts a decision towards acceptance-rate alert rules, raising an
+    /// alert when the rate of the hand-off's period crosses the threshold
+    /// and re-arming once it recovers.
+    fn watch_acceptance(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        handoff_at: DateTime<Utc>,
+        accepted: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let tz = self.policy.org_calendar().tz();
+        for (idx, rule) in self.policy.alerts.iter().enumerate() {
+            let AlertTrigger::Metric { metric, threshold, below, period, min_sample } = rule.trigger
+            else {
+                continue;
+            };
+            if metric != MetricName::AcceptanceRate {
+                continue;
+            }
+            let p = crate::period::Period::containing(period, handoff_at, tz);
+            let w = self.watches.entry((idx, p.label.clone())).or_default();
+            if accepted {
+                w.accepted += 1;
+            } else {
+                w.rejected += 1;
+            }
+            let (accepted, n) = (w.accepted, w.accepted + w.rejected);
+            let rate = f64::from(accepted) / f64::from(n);
+            let crossed = if below { rate < threshold } else { rate > threshold };
+            if n < min_sample {
+                continue;
+            }
+            if !crossed {
+                w.raised = false;
+                continue;
+            }
+            if w.raised {
+                continue;
+            }
+            w.raised = true;
+            let alert = Alert {
+                id: format!("{}:{}", rule.id, p.label),
+                rule: rule.id.clone(),
+                at,
+                kind: AlertKind::Metric,
+                account: None,
+                commitment: None,
+                tier: None,
+                owner: None,
+                recipients: self.recipients(&rule.notify, None),
+                reassign: false,
+                message: format!(
+                    "acceptance rate {:.1}% for hand-offs of {} ({} accepted of {} decided) is {} \
+                     {:.0}%",
+                    rate * 100.0,
+                    p.label,
+                    accepted,
+                    n,
+                    if below { "under" } else { "over" },
+                    threshold * 100.0
+                ),
+                metric: Some(MetricReading { value: rate, n, period: p.label.clone() }),
+                evidence: vec![ev.id.clone()],
+            };
+            out.push(Effect::Alert(alert.clone()));
+            self.alerts.push(alert);
+        }
+    }
+
+    /// People to notify for roles, resolved through the organisation.
+    fn recipients(&self, roles: &[String], owner: Option<&str>) -> Vec<Recipient> {
+        roles
+            .iter()
+            .map(|role| {
+                let who = match role.as_str() {
+                    "owner" | "rep" => owner.map(String::from),
+                    "sales_manager" => self.manager_of(owner),
+                    other => self.reps.values().find(|r| r.role.as_deref() == Some(other)).map(
+                        |r| r.rep.clone(),
+                    ),
+                };
+                Recipient { role: role.clone(), who }
+            })
+            .collect()
+    }
+
+    fn manager_of(&self, owner: Option<&str>) -> Option<String> {
+        let rep = self.reps.get(owner?)?;
+        if let Some(m) = &rep.manager {
+            return Some(m.clone());
+        }
+        let team = rep.team.as_ref()?;
+        if let Some(m) = self.policy.team_managers.get(team) {
+            return Some(m.clone());
+        }
+        self.reps
+            .values()
+            .find(|r| r.team.as_ref() == Some(team) && r.role.as_deref() == Some("sales_manager"))
+            .map(|r| r.rep.clone())
+    }
+}
+
+/// Account id of a lone lead with no company.
+pub fn lone_lead(contact: &str) -> String {
+    format!("lead:{contact}")
+}
+
+fn merge_facts(into: &mut AccountFacts, f: &AccountFacts) {
+    macro_rules! merge {
+        ($($field:ident),*) => { $( if f.$field.is_some() { into.$field = f.$field.clone(); } )* };
+    }
+    merge!(name, industry, employees, country, annual_revenue, region);
+    for (k, v) in &f.attributes {
+        into.attributes.insert(k.clone(), v.clone());
+    }
+}
+
+/// Channel and campaign of the earliest engagement behind a qualification.
+fn first_channel(es: &[EngagementRecord], q: &Qualification) -> (Option<String>, Option<String>) {
+    es.iter()
+        .filter(|e| q.evidence.binary_search(&e.event_id).is_ok())
+        .find(|e| e.channel.is_some())
+        .map(|e| (e.channel.clone(), e.campaign.clone()))
+        .unwrap_or((None, None))
+}
+
+/// Whether moving from `from` to `to` goes back up the funnel.
+fn is_backward(from: Stage, to: Stage) -> bool {
+    use Stage::*;
+    let rank = |s: Stage| match s {
+        Engaged | Nurture => 0,
+        Mqa => 1,
+        HandedOff => 2,
+        Sal | Rejected => 3,
+        Sqo => 4,
+        Won | Lost => 5,
+    };
+    rank(to) < rank(from) && !(to == Nurture && matches!(from, Rejected | Lost))
+}

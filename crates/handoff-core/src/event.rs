@@ -1,0 +1,381 @@
+//! The event model: everything handoff knows arrives as an event.
+//!
+//! An *event* is one fact with an `id` (unique, used for idempotency), a
+//! `type` and an occurrence instant `at`. Events are the only input of the
+//! engine; all derived state (stages, clocks, breaches, alerts, metrics) is a
+//! function of the set of events and the policy. The JSON Lines form of these
+//! types is documented in `docs/events.md`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Identifier of an account (a company, or a lone lead).
+pub type AccountId = String;
+/// Identifier of a rep.
+pub type RepId = String;
+
+/// One fact, as read from JSON Lines or the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id; a second event with the same id is a duplicate or a
+    /// conflict, never a new fact.
+    pub id: String,
+    /// When it happened, RFC 3339 with an offset. Order of arrival is
+    /// irrelevant: the engine orders by this instant.
+    pub at: DateTime<FixedOffset>,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl Event {
+    /// The occurrence instant in UTC.
+    pub fn at_utc(&self) -> DateTime<Utc> {
+        self.at.with_timezone(&Utc)
+    }
+
+    /// The event's `type` as written in JSON.
+    pub fn type_name(&self) -> &'static str {
+        self.body.type_name()
+    }
+
+    /// Parses one JSON object, naming the field at fault on error.
+    pub fn from_json(text: &str) -> Result<Event, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The account the event is about, if it names one directly.
+    pub fn account(&self) -> Option<&str> {
+        use EventBody::*;
+        match &self.body {
+            Account(a) => Some(&a.account),
+            Contact(c) => c.account.as_deref(),
+            Rep(_) => None,
+            Engagement(e) => e.account.as_deref(),
+            Stage(s) => Some(&s.account),
+            Handoff(h) => Some(&h.account),
+            Accepted(a) => Some(&a.account),
+            Rejected(r) => Some(&r.account),
+            Nurture(n) => Some(&n.account),
+            Activity(a) => Some(&a.account),
+            Disposition(d) => Some(&d.account),
+            Opportunity(o) => Some(&o.account),
+            Reassign(r) => Some(&r.account),
+        }
+    }
+}
+
+/// The payload of an event, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// Firmographics of an account (an upsert: absent fields keep their value).
+    Account(AccountFacts),
+    /// A person at an account.
+    Contact(ContactFacts),
+    /// A rep: team, manager, role and calendar.
+    Rep(RepFacts),
+    /// Something an account's people did that Marketing can see.
+    Engagement(Engagement),
+    /// An upstream system asserts a stage (history qualified elsewhere).
+    Stage(StageAssertion),
+    /// Marketing passes the account to a rep.
+    Handoff(Handoff),
+    /// Sales accepts the hand-off: the account is a SAL.
+    Accepted(Decision),
+    /// Sales rejects the hand-off, with a reason.
+    Rejected(Rejection),
+    /// The account returns to nurture.
+    Nurture(Nurture),
+    /// A follow-up attempt by a rep.
+    Activity(Activity),
+    /// The status and next step a rep records for a SAL.
+    Disposition(Disposition),
+    /// An opportunity opened, moved or closed.
+    Opportunity(Opportunity),
+    /// The account moves to another rep.
+    Reassign(Reassign),
+}
+
+impl EventBody {
+    /// The `type` tag as written in JSON.
+    pub fn type_name(&self) -> &'static str {
+        use EventBody::*;
+        match self {
+            Account(_) => "account",
+            Contact(_) => "contact",
+            Rep(_) => "rep",
+            Engagement(_) => "engagement",
+            Stage(_) => "stage",
+            Handoff(_) => "handoff",
+            Accepted(_) => "accepted",
+            Rejected(_) => "rejected",
+            Nurture(_) => "nurture",
+            Activity(_) => "activity",
+            Disposition(_) => "disposition",
+            Opportunity(_) => "opportunity",
+            Reassign(_) => "reassign",
+        }
+    }
+}
+
+/// Firmographics; every field but `account` is optional so that an upsert
+/// can carry only what changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountFacts {
+    pub account: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employees: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Annual revenue in the organisation's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annual_revenue: Option<f64>,
+    /// Region, used when the policy times clocks on the account's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Any other attribute, matched by custom ICP conditions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A person. A contact without an account is a lone lead and becomes an
+/// account of its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContactFacts {
+    pub contact: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A rep and their place in the organisation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepFacts {
+    pub rep: RepId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// The rep's sales manager (a rep id or a person's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// Role, e.g. `sdr`, `ae`, `sales_manager`, `marketing_vp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Name of a calendar in the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A marketing engagement by an account or one of its contacts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Engagement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// E.g. `demo_request`, `pricing_page_view`, `case_study_view`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    /// Tags of the asset, matched by intent conditions (`asset_tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asset_tags: Vec<String>,
+    /// Time spent, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+}
+
+/// Lifecycle stages, in funnel order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Known, engaging, not yet qualified.
+    Engaged,
+    /// Marketing Qualified Account.
+    Mqa,
+    /// Passed to a rep, awaiting acceptance.
+    HandedOff,
+    /// Sales Accepted Lead.
+    Sal,
+    /// Declined by Sales.
+    Rejected,
+    /// Back in the marketing programme.
+    Nurture,
+    /// Sales Qualified Opportunity.
+    Sqo,
+    /// Closed won.
+    Won,
+    /// Closed lost.
+    Lost,
+}
+
+impl Stage {
+    /// The lowercase name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Engaged => "engaged",
+            Stage::Mqa => "mqa",
+            Stage::HandedOff => "handed_off",
+            Stage::Sal => "sal",
+            Stage::Rejected => "rejected",
+            Stage::Nurture => "nurture",
+            Stage::Sqo => "sqo",
+            Stage::Won => "won",
+            Stage::Lost => "lost",
+        }
+    }
+}
+
+/// An upstream system's statement that the account entered a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageAssertion {
+    pub account: AccountId,
+    pub stage: Stage,
+    /// Intent tier, when asserting `mqa`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepId>,
+    /// Required context for a backward move; kept in stage history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Channel the upstream system credits, e.g. a lead source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+}
+
+/// Marketing passes the account to a rep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub account: AccountId,
+    pub rep: RepId,
+    /// Overrides the tier the engine recorded at qualification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+}
+
+/// An acceptance by Sales.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub account: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepId>,
+}
+
+/// A rejection by Sales; the reason is feedback on lead quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub account: AccountId,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepId>,
+}
+
+/// Return to nurture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nurture {
+    pub account: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A follow-up attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub account: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepId>,
+    /// `call`, `email`, `meeting`, `social`.
+    pub kind: String,
+    /// Machine-sent messages are recorded but never count as a touch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automated: bool,
+}
+
+/// A disposition recorded on a SAL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disposition {
+    pub account: AccountId,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepId>,
+}
+
+/// An opportunity's stage: `sqo`, `won`, `lost`, or a custom name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Opportunity {
+    pub opportunity: String,
+    pub account: AccountId,
+    pub stage: String,
+    /// ARR of the deal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep: Option<RepId>,
+}
+
+/// The account moves to another rep; clocks keep running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reassign {
+    pub account: AccountId,
+    pub rep: RepId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handoff_line_parses_with_offset() {
+        let e = Event::from_json(
+            r#"{"id":"h1","type":"handoff","at":"2026-03-02T09:00:00-06:00","account":"acme","rep":"r1"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.type_name(), "handoff");
+        assert_eq!(e.at_utc().to_rfc3339(), "2026-03-02T15:00:00+00:00");
+        assert_eq!(e.account(), Some("acme"));
+    }
+
+    #[test]
+    fn unknown_type_is_an_error_naming_it() {
+        let err = Event::from_json(r#"{"id":"x","type":"telepathy","at":"2026-03-02T09:00:00Z"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("telepathy"), "{err}");
+    }
+
+    #[test]
+    fn round_trip_keeps_payload() {
+        let line = r#"{"id":"o1","at":"2026-03-02T09:00:00+00:00","type":"opportunity","opportunity":"op","account":"a","stage":"won","amount":1200.0}"#;
+        let e = Event::from_json(line).unwrap();
+        let back = Event::from_json(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(e, back);
+    }
+}

@@ -1,0 +1,362 @@
+//! The policy: the SLA between Marketing and Sales, as checked data.
+//!
+//! A *policy* holds the ICP, the intent tiers, the calendars, the
+//! commitments and the alert rules. It is read from one TOML file
+//! ([`raw::PolicyConfig`]) and compiled into [`Policy`], whose values are
+//! parsed and cross-checked: durations, targets, time zones, working hours,
+//! tier and commitment references. Compilation collects every problem as a
+//! [`Diagnostic`] naming the key path, what is wrong and how to fix it.
+
+mod compile;
+pub mod raw;
+mod values;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+pub use compile::{compile, Diagnostic, PathSeg};
+pub use values::{parse_duration, parse_target, Comparison, Target};
+
+use crate::calendar::Calendar;
+
+/// A checked policy, ready for the engine.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub currency: String,
+    /// The organisation's calendar; its zone fixes report periods.
+    pub org_calendar: String,
+    pub clock_calendar: ClockCalendar,
+    pub calendars: BTreeMap<String, Calendar>,
+    pub team_calendars: BTreeMap<String, String>,
+    pub team_managers: BTreeMap<String, String>,
+    pub icp: Icp,
+    /// Strongest first.
+    pub tiers: Vec<Tier>,
+    pub commitments: Vec<Commitment>,
+    pub alerts: Vec<AlertRule>,
+    pub recycle_window: Duration,
+    pub influence_lookback: Duration,
+}
+
+impl Policy {
+    /// Parses and checks a policy from TOML text.
+    pub fn from_toml(text: &str) -> Result<Policy, Vec<Diagnostic>> {
+        let config: raw::PolicyConfig = toml::from_str(text).map_err(|e| {
+            vec![Diagnostic {
+                path: Vec::new(),
+                span: e.span(),
+                message: e.message().to_string(),
+                help: None,
+            }]
+        })?;
+        compile(&config)
+    }
+
+    /// The organisation's calendar.
+    pub fn org_calendar(&self) -> &Calendar {
+        // compile() guarantees the organisation's calendar exists.
+        &self.calendars[&self.org_calendar]
+    }
+
+    /// The tier's rank (0 = strongest), if it exists.
+    pub fn tier_rank(&self, name: &str) -> Option<usize> {
+        self.tiers.iter().position(|t| t.name == name)
+    }
+
+    /// A commitment by id.
+    pub fn commitment(&self, id: &str) -> Option<&Commitment> {
+        self.commitments.iter().find(|c| c.id == id)
+    }
+}
+
+/// Which calendar times a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockCalendar {
+    /// The owner rep's, else their team's, else the organisation's.
+    Owner,
+    /// The calendar named after the account's region, else the organisation's.
+    Region,
+}
+
+/// The ideal customer profile.
+#[derive(Debug, Clone, Default)]
+pub struct Icp {
+    pub missing_fits: bool,
+    /// Lowercased accepted industries.
+    pub industry: Option<Vec<String>>,
+    pub employees: Option<(Option<f64>, Option<f64>)>,
+    /// Uppercased accepted countries.
+    pub country: Option<Vec<String>>,
+    pub annual_revenue: Option<(Option<f64>, Option<f64>)>,
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// An intent tier.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub name: String,
+    /// `None`: the whole history counts.
+    pub window: Option<WindowSpan>,
+    pub mode: TierMode,
+    pub conditions: Vec<Condition>,
+    pub contacts: u32,
+}
+
+/// A rolling window length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSpan {
+    /// Wall-clock days in the organisation's zone.
+    Days(u32),
+    /// Physical duration.
+    Exact(Duration),
+}
+
+/// How a tier combines its conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierMode {
+    Any,
+    All,
+}
+
+/// One engagement condition.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub kind: String,
+    pub count: u32,
+    pub seconds: Option<f64>,
+    pub assets: Option<Vec<String>>,
+    pub asset_tag: Option<String>,
+    pub contacts: u32,
+}
+
+/// Owner side of a commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Marketing,
+    Sales,
+}
+
+impl Side {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Marketing => "marketing",
+            Side::Sales => "sales",
+        }
+    }
+}
+
+/// Calendar period used by metrics and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    Week,
+    Month,
+    Quarter,
+}
+
+/// Metrics a periodic commitment or an alert may watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricName {
+    MqaCount,
+    HandoffCount,
+    SalCount,
+    AcceptanceRate,
+    RecycleRate,
+    SalToSqo,
+    WinRate,
+    WonArr,
+    InfluencedArrShare,
+}
+
+impl MetricName {
+    /// Every metric, with its file name.
+    pub const ALL: [(&'static str, MetricName); 9] = [
+        ("mqa_count", MetricName::MqaCount),
+        ("handoff_count", MetricName::HandoffCount),
+        ("sal_count", MetricName::SalCount),
+        ("acceptance_rate", MetricName::AcceptanceRate),
+        ("recycle_rate", MetricName::RecycleRate),
+        ("sal_to_sqo", MetricName::SalToSqo),
+        ("win_rate", MetricName::WinRate),
+        ("won_arr", MetricName::WonArr),
+        ("influenced_arr_share", MetricName::InfluencedArrShare),
+    ];
+
+    /// Looks a metric up by its file name.
+    pub fn parse(name: &str) -> Option<MetricName> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    }
+
+    /// The file name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, m)| *m == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// Whether the metric is a share (0..=1) rather than a count or amount.
+    pub fn is_rate(self) -> bool {
+        matches!(
+            self,
+            MetricName::AcceptanceRate
+                | MetricName::RecycleRate
+                | MetricName::SalToSqo
+                | MetricName::WinRate
+                | MetricName::InfluencedArrShare
+        )
+    }
+}
+
+/// One promise of the SLA.
+#[derive(Debug, Clone)]
+pub struct Commitment {
+    pub id: String,
+    pub owner: Side,
+    pub description: String,
+    pub period: PeriodKind,
+    pub target: Target,
+    pub measure: Measure,
+}
+
+/// What a commitment measures.
+#[derive(Debug, Clone)]
+pub enum Measure {
+    /// A periodic metric.
+    Metric(MetricName),
+    /// The share of its clocks that were met.
+    Clock(ClockSpec),
+}
+
+/// Lifecycle points a clock can start or stop on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Mqa,
+    Handoff,
+    Accepted,
+    Rejected,
+    Nurture,
+    Activity,
+    Disposition,
+    Sqo,
+    Won,
+    Lost,
+    Reassign,
+}
+
+impl Trigger {
+    /// Every trigger, with its file name.
+    pub const ALL: [(&'static str, Trigger); 11] = [
+        ("mqa", Trigger::Mqa),
+        ("handoff", Trigger::Handoff),
+        ("accepted", Trigger::Accepted),
+        ("rejected", Trigger::Rejected),
+        ("nurture", Trigger::Nurture),
+        ("activity", Trigger::Activity),
+        ("disposition", Trigger::Disposition),
+        ("sqo", Trigger::Sqo),
+        ("won", Trigger::Won),
+        ("lost", Trigger::Lost),
+        ("reassign", Trigger::Reassign),
+    ];
+
+    /// Looks a trigger up by its file name.
+    pub fn parse(name: &str) -> Option<Trigger> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// The file name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// How a clock counts time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBasis {
+    Business,
+    Calendar,
+}
+
+/// The length of a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockLength {
+    /// Business or physical seconds.
+    Seconds(i64),
+    /// Wall-clock days (same local time N dates later).
+    Days(u32),
+}
+
+/// A clock's definition.
+#[derive(Debug, Clone)]
+pub struct ClockSpec {
+    pub tiers: Option<Vec<String>>,
+    pub start: Trigger,
+    pub kind: ClockKind,
+    pub length: ClockLength,
+    pub time: TimeBasis,
+    /// The duration as written, for reports.
+    pub within_text: String,
+}
+
+/// Deadline or cadence.
+#[derive(Debug, Clone)]
+pub enum ClockKind {
+    /// Met by any stop event at or before the deadline.
+    Deadline { stop: Vec<Trigger> },
+    /// Met by `at_least` counted events inside the window, or by an end event.
+    Cadence { count: Trigger, at_least: u32, ends: Vec<Trigger> },
+}
+
+impl ClockSpec {
+    /// Whether the clock applies to a hand-off of this tier.
+    pub fn applies_to(&self, tier: Option<&str>) -> bool {
+        match (&self.tiers, tier) {
+            (None, _) => true,
+            (Some(list), Some(t)) => list.iter().any(|x| x == t),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The deadline for a clock started at `start` on `calendar`.
+    pub fn deadline(&self, calendar: &Calendar, start: DateTime<Utc>) -> DateTime<Utc> {
+        match (self.length, self.time) {
+            (ClockLength::Seconds(s), TimeBasis::Business) => calendar.add_business(start, s),
+            (ClockLength::Seconds(s), TimeBasis::Calendar) => start + Duration::seconds(s),
+            (ClockLength::Days(d), TimeBasis::Calendar) => calendar.add_calendar_days(start, d),
+            // compile() turns business days into business seconds.
+            (ClockLength::Days(d), TimeBasis::Business) => {
+                calendar.add_business(start, i64::from(d) * 86_400)
+            }
+        }
+    }
+}
+
+/// What triggers an alert rule.
+#[derive(Debug, Clone)]
+pub enum AlertTrigger {
+    /// A metric crossing a threshold within the current period.
+    Metric {
+        metric: MetricName,
+        threshold: f64,
+        below: bool,
+        period: PeriodKind,
+        min_sample: u32,
+    },
+    /// A breach of a commitment's clock.
+    Breach { commitment: String, tiers: Option<Vec<String>> },
+}
+
+/// An alert rule.
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub id: String,
+    pub description: String,
+    pub trigger: AlertTrigger,
+    pub notify: Vec<String>,
+    pub reassign: bool,
+}

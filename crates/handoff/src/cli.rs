@@ -1,0 +1,217 @@
+//! The command line: arguments for each subcommand and the dispatcher.
+//!
+//! Exit codes are stable: 0 success, 1 problems found (`check` on a bad
+//! policy, an import with rejected rows when `--strict`), 2 an error.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// Problems found in the input (bad policy, rejected rows under --strict).
+pub const EXIT_PROBLEMS: u8 = 1;
+/// handoff could not do what was asked.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Make the Marketing-Sales SLA real: qualify accounts, hand them to Sales,
+/// time follow-up against the agreed clocks, escalate misses, report.
+#[derive(Debug, Parser)]
+#[command(name = "handoff", version, about)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by commands that open the store.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// SQLite database file.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// Policy file; default: the policy recorded in the store, else
+    /// policies/default.toml's built-in copy.
+    #[arg(long, env = "HANDOFF_POLICY")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a year for about 2,000 accounts into the database and print
+    /// the scorecard.
+    Demo(DemoArgs),
+    /// Write a synthetic event stream as JSON Lines.
+    Gen(GenArgs),
+    /// Import CSV or JSON Lines files through a mapping file.
+    Import(ImportArgs),
+    /// Print the SLA scorecard for a period.
+    Report(ReportArgs),
+    /// Tell one account's story: qualification, stages, clocks, alerts.
+    Explain(ExplainArgs),
+    /// Check a policy file and report every problem with its position.
+    Check(CheckArgs),
+    /// Rebuild all derived state from the stored event log.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Number of accounts.
+    #[arg(long, default_value_t = 2000)]
+    pub accounts: u32,
+    /// Days of history, ending at --end.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Random seed; the same seed gives the same events.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Output format of the scorecard.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of accounts.
+    #[arg(long, default_value_t = 2000)]
+    pub accounts: u32,
+    /// Days of history.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Random seed; the same seed gives the same events.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// First day of the history (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-01-01")]
+    pub start: String,
+    /// Output file; default standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Mapping file (see mappings/ and docs/import.md); not needed for
+    /// JSON Lines already in handoff's event model.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Exit 1 when any row was rejected.
+    #[arg(long)]
+    pub strict: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// CSV or JSON Lines files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Scorecard output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// Breakdown dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Team,
+    Rep,
+    Tier,
+    Channel,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A calendar month, e.g. 2018-03.
+    #[arg(long, group = "period")]
+    pub month: Option<String>,
+    /// An ISO week, e.g. 2018-W10.
+    #[arg(long, group = "period")]
+    pub week: Option<String>,
+    /// A quarter, e.g. 2018Q1.
+    #[arg(long, group = "period")]
+    pub quarter: Option<String>,
+    /// First day (inclusive), with --to.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Last day (exclusive), with --from.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Break every figure down by this dimension.
+    #[arg(long, value_enum)]
+    pub by: Option<By>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Judge open clocks as of this instant (RFC 3339); default now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Account id.
+    pub account: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Policy file to check.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Judge open clocks as of this instant (RFC 3339); default now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+/// Sets up tracing to stderr; RUST_LOG overrides the flags.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Runs one subcommand and returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Demo(a) => crate::gen::run_demo(&a),
+        Command::Gen(a) => crate::gen::run_gen(&a),
+        Command::Import(a) => crate::import::run(&a),
+        Command::Report(a) => crate::report::run(&a),
+        Command::Explain(a) => crate::explain::run(&a),
+        Command::Check(a) => crate::check::run(&a),
+        Command::Rebuild(a) => crate::replay::run_rebuild(&a),
+    }
+}

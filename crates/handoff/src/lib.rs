@@ -1,0 +1,21 @@
+//! handoff: the adapters around the pure SLA engine in `handoff-core`.
+//!
+//! Reading order:
+//! - [`cli`]: the command line; one function per subcommand.
+//! - [`store`]: the embedded SQLite store: the append-only event log and the
+//!   derived state rebuilt from it.
+//! - [`import`]: CSV and JSON Lines import through mapping files.
+//! - [`replay`]: runs the engine over the stored log (rebuild).
+//! - [`report`]: the scorecard as a table, Markdown or JSON.
+//! - [`explain`]: one account's story.
+//! - [`check`]: policy diagnostics with file, line and column.
+//! - [`gen`]: the synthetic event generator behind `gen` and `demo`.
+
+pub mod check;
+pub mod cli;
+pub mod explain;
+pub mod gen;
+pub mod import;
+pub mod replay;
+pub mod report;
+pub mod store;
