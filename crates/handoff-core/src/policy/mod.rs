@@ -8,6 +8,7 @@
 //! [`Diagnostic`] naming the key path, what is wrong and how to fix it.
 
 mod compile;
+mod locate;
 pub mod raw;
 mod values;
 
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 pub use compile::{compile, Diagnostic, PathSeg};
+pub use locate::{line_col, locate};
 pub use values::{parse_duration, parse_target, Comparison, Target};
 
 use crate::calendar::Calendar;
