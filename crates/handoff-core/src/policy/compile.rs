@@ -115,10 +115,12 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
     let mut ck = Checker { out: Vec::new() };
 
     let calendars = compile_calendars(&mut ck, &cfg.calendars);
-    check_calendar_ref(&mut ck, &calendars, &cfg.organisation.calendar, &[
-        &"organisation",
-        &"calendar",
-    ]);
+    check_calendar_ref(
+        &mut ck,
+        &cfg.calendars,
+        &cfg.organisation.calendar,
+        &[&"organisation", &"calendar"],
+    );
     let clock_calendar = match cfg.organisation.clock_calendar.as_deref() {
         None | Some("owner") => ClockCalendar::Owner,
         Some("region") => ClockCalendar::Region,
@@ -135,7 +137,7 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
     let mut team_managers = BTreeMap::new();
     for (team, t) in &cfg.teams {
         if let Some(c) = &t.calendar {
-            check_calendar_ref(&mut ck, &calendars, c, &[&"teams", team, &"calendar"]);
+            check_calendar_ref(&mut ck, &cfg.calendars, c, &[&"teams", team, &"calendar"]);
             team_calendars.insert(team.clone(), c.clone());
         }
         if let Some(m) = &t.manager {
@@ -145,7 +147,9 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
 
     let icp = compile_icp(cfg);
     let tiers = compile_tiers(&mut ck, &cfg.tiers);
-    let tier_names: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
+    // Declared names, valid or not: a reference to a tier with its own
+    // problem is not a second problem.
+    let tier_names: Vec<&str> = cfg.tiers.iter().map(|t| t.name.as_str()).collect();
     let commitments = compile_commitments(&mut ck, &cfg.commitments, &tier_names);
     let alerts = compile_alerts(&mut ck, cfg, &commitments, &tier_names);
 
@@ -178,9 +182,12 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
     })
 }
 
+/// Checks a reference against the calendars the file declares: one that is
+/// declared but invalid has its own diagnostic already, and a second "no
+/// calendar named" would send the reader looking for the wrong mistake.
 fn check_calendar_ref(
     ck: &mut Checker,
-    calendars: &BTreeMap<String, Calendar>,
+    calendars: &BTreeMap<String, CalendarConfig>,
     name: &str,
     path: &[&dyn ToSeg],
 ) {

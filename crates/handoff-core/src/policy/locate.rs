@@ -29,29 +29,33 @@ use super::{Diagnostic, PathSeg};
 /// A diagnostic whose path leads nowhere in `text` keeps `span: None`;
 /// nothing is guessed.
 pub fn locate(text: &str, d: &mut Diagnostic) {
-    // A syntax error leaves no document to walk; its span is all we have.
-    let Ok(doc) = ImDocument::parse(text) else {
-        return;
-    };
-    let root = Node::Table(doc.as_table());
-    match (&d.span, d.path.is_empty()) {
-        (None, false) => d.span = span_of(text, root, &d.path),
-        (Some(span), true) => {
-            // An empty span at 0 is the reader's "whole file" (a missing
-            // top-level table): no path to find.
-            if !span.is_empty() {
-                d.path = path_at(root, span.start).unwrap_or_default();
+    match (d.span.clone(), d.path.is_empty()) {
+        (None, false) => {
+            if let Ok(doc) = ImDocument::parse(text) {
+                d.span = span_of(text, Node::Table(doc.as_table()), &d.path);
             }
-            // A table's span runs to its last key; point at its header.
-            let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
-            if text[line_start..span.start].trim().is_empty() && text[span.start..].starts_with('[')
-            {
-                d.span = Some(header_span(text, span.clone()));
-            }
-            explain_reader_error(d);
         }
+        (Some(span), true) => locate_reader_error(text, span, d),
         _ => {}
     }
+}
+
+/// Completes an error of the TOML reader, which has a span but no path.
+fn locate_reader_error(text: &str, span: Range<usize>, d: &mut Diagnostic) {
+    // A syntax error leaves no document to walk; the span is all there is.
+    // An empty span at 0 is the reader's "whole file" (a missing top-level
+    // table), which has no path either.
+    if let (Ok(doc), false) = (ImDocument::parse(text), span.is_empty()) {
+        d.path = path_at(Node::Table(doc.as_table()), span.start).unwrap_or_default();
+    }
+    // A table's span runs to its last key; point at its header instead.
+    if let (Some(before), Some(from)) = (text.get(..span.start), text.get(span.start..)) {
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        if before[line_start..].trim().is_empty() && from.starts_with('[') {
+            d.span = Some(header_span(text, span));
+        }
+    }
+    explain_reader_error(d);
 }
 
 /// The 1-based line and column (in characters) of a byte offset.
@@ -230,6 +234,8 @@ fn explain_reader_error(d: &mut Diagnostic) {
     d.help = if let Some(rest) = d.message.strip_prefix("missing field `") {
         let key = rest.split('`').next().unwrap_or(rest);
         Some(format!("add `{key}`; docs/policy.md lists every key"))
+    } else if d.message.starts_with("invalid string") {
+        Some("text values take quotes: time_zone = \"Europe/Berlin\"".into())
     } else if d.message == "invalid type: map, expected a sequence" {
         Some(
             "a list of tables takes double brackets: [[commitments]], [[tiers]], [[alerts]]".into(),
@@ -364,6 +370,54 @@ within = "4hrs"
         assert_eq!(d.path_text(), "tiers[1].all[1].minutes");
         assert_eq!(d.help.as_deref(), Some("did you mean `minute`?"));
         assert_eq!(d.span, Some(offset..offset + 7));
+    }
+
+    /// Runs the real reader and locates its one error.
+    fn reader_error(text: &str) -> Diagnostic {
+        let mut errors = crate::Policy::from_toml(text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let mut d = errors.remove(0);
+        locate(text, &mut d);
+        d
+    }
+
+    #[test]
+    fn an_unknown_key_from_the_reader_points_at_the_key() {
+        let text = "[organisation]\ncalendar = \"hq\"\n[calendars.hq]\ntimezone = \"UTC\"\n";
+        let d = reader_error(text);
+        // Line 4 is `timezone = "UTC"`; the key starts the line.
+        assert_eq!(line_col(text, d.span.clone().unwrap().start), (4, 1));
+        assert_eq!(&text[d.span.clone().unwrap()], "timezone");
+        assert_eq!(d.path_text(), "calendars.hq.timezone");
+        assert!(
+            d.message.contains("expected one of `time_zone`"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.help.as_deref(), Some("did you mean `time_zone`?"));
+    }
+
+    #[test]
+    fn a_missing_key_from_the_reader_points_at_its_table_header() {
+        let text = "[organisation]\ncalendar = \"hq\"\n\n[calendars.hq]\nholidays = []\n";
+        let d = reader_error(text);
+        assert_eq!(&text[d.span.clone().unwrap()], "[calendars.hq]");
+        assert_eq!(d.path_text(), "calendars.hq");
+        assert_eq!(d.message, "missing field `time_zone`");
+        // A missing [organisation] is a whole-file problem: no path.
+        let d = reader_error("[calendars.hq]\ntime_zone = \"UTC\"\n");
+        assert_eq!(d.path_text(), "");
+        assert_eq!(d.message, "missing field `organisation`");
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_its_span_and_gets_a_hint() {
+        let text = "[organisation]\ncalendar = hq\n";
+        let d = reader_error(text);
+        // `calendar = ` is 11 characters, so `hq` starts at column 12.
+        assert_eq!(line_col(text, d.span.clone().unwrap().start), (2, 12));
+        assert!(d.path.is_empty());
+        assert!(d.help.as_deref().unwrap_or("").contains("quotes"), "{d:?}");
     }
 
     #[test]
