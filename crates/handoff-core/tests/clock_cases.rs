@@ -346,7 +346,7 @@ impl<'a> Clock<'a> {
         let known = self
             .events
             .iter()
-            .filter(|e| until.map_or(true, |u| e.at <= u));
+            .filter(|e| until.is_none_or(|u| e.at <= u));
         for event in known.filter(|e| e.at >= self.start) {
             let machine = event.automated && self.conventions.automated_is_not_a_touch;
             if !machine && self.stop_types.contains(&event.kind.as_str()) && line.stop.is_none() {
@@ -354,7 +354,7 @@ impl<'a> Clock<'a> {
             }
             match event.kind.as_str() {
                 kind if ACTIVITY_TYPES.contains(&kind) && !machine => line.attempts.push(event.at),
-                "paused" if line.pauses.last().map_or(true, |p| p.until.is_some()) => {
+                "paused" if line.pauses.last().is_none_or(|p| p.until.is_some()) => {
                     line.pauses.push(Pause {
                         from: event.at,
                         until: None,
@@ -964,7 +964,7 @@ fn every_clock_case_passes() {
 
         for alt in alternatives
             .iter()
-            .filter(|alt| deviation.map_or(true, |d| d.1 != alt.convention))
+            .filter(|alt| deviation.is_none_or(|d| d.1 != alt.convention))
         {
             let shown = match run_alternative(raw, alt) {
                 AltOutcome::Reproduced => "reproduced".to_owned(),
