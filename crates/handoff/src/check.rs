@@ -1,0 +1,472 @@
+//! `handoff check`: policy diagnostics with file, line and column.
+//!
+//! A *problem* is anything that stops the policy from loading: a TOML
+//! syntax error, an unknown key, a value of the wrong type, or a check of
+//! `compile` that failed (unknown metric, bad duration, overlapping hours,
+//! a reference to a tier or calendar that does not exist). A *warning* is a
+//! policy that loads but probably does not say what its author meant, such
+//! as an alert that can never fire. Warnings are looked for only once the
+//! policy loads, and never fail the check.
+//!
+//! Each finding is printed to standard output in the `file:line:column:`
+//! form that editors and CI annotators jump to, then the source line with a
+//! caret under the offending text, then a hint. The report ends with one
+//! summary line. Exit codes: 0 the policy loads (warnings or not), 1
+//! problems, 2 the file could not be read.
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use handoff_core::policy::raw::PolicyConfig;
+use handoff_core::policy::{line_col, locate, parse_target, Diagnostic, Measure, PathSeg, Policy};
+
+use crate::cli::{CheckArgs, EXIT_OK, EXIT_PROBLEMS};
+
+/// Runs `handoff check`.
+pub fn run(args: &CheckArgs) -> Result<u8> {
+    let text = read_policy(&args.file)?;
+    let file = args.file.display().to_string();
+    let outcome = check_text(&text);
+    tracing::debug!(
+        file = %file,
+        problems = outcome.problems.len(),
+        warnings = outcome.warnings.len(),
+        "policy checked"
+    );
+    write_stdout(&render_outcome(&file, &text, &outcome))?;
+    Ok(if outcome.problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    })
+}
+
+/// Reads the policy, with an error that says what to do about it.
+fn read_policy(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let hint = match e.kind() {
+            io::ErrorKind::NotFound => {
+                "check the path; the default policy is policies/default.toml"
+            }
+            io::ErrorKind::InvalidData => "save the file as UTF-8 text",
+            io::ErrorKind::PermissionDenied => "check the file's permissions",
+            _ => "give the path of a readable .toml file",
+        };
+        anyhow!("cannot read policy file {}: {e}; {hint}", path.display())
+    })
+}
+
+/// Writes the report; a closed pipe (`handoff check x | head`) is not an
+/// error.
+fn write_stdout(report: &str) -> Result<()> {
+    match io::stdout().lock().write_all(report.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// What checking one policy text found.
+struct Outcome {
+    /// Problems, in file order; empty when the policy loads.
+    problems: Vec<Diagnostic>,
+    /// Warnings, in file order; looked for only when there are no problems.
+    warnings: Vec<Diagnostic>,
+    /// The loaded policy, when there are no problems.
+    policy: Option<Policy>,
+}
+
+/// Loads the policy text and locates every problem or warning in it.
+fn check_text(text: &str) -> Outcome {
+    let (mut problems, mut warnings, policy) = match Policy::from_toml(text) {
+        Err(problems) => (problems, Vec::new(), None),
+        Ok(policy) => {
+            // from_toml read this text without error, so the raw form
+            // reads too; were it not to, there would only be no warnings.
+            let warnings = toml::from_str::<PolicyConfig>(text)
+                .map(|cfg| lint(&cfg, &policy))
+                .unwrap_or_default();
+            (Vec::new(), warnings, Some(policy))
+        }
+    };
+    for d in problems.iter_mut().chain(warnings.iter_mut()) {
+        locate(text, d);
+    }
+    // compile() reports by topic; the file's order reads better.
+    let file_order = |d: &Diagnostic| d.span.as_ref().map_or(0, |s| s.start);
+    problems.sort_by_key(file_order);
+    warnings.sort_by_key(file_order);
+    Outcome {
+        problems,
+        warnings,
+        policy,
+    }
+}
+
+/// The full report: each finding, then the summary line.
+fn render_outcome(file: &str, text: &str, outcome: &Outcome) -> String {
+    let mut out = String::new();
+    for d in &outcome.problems {
+        out.push_str(&render(file, text, "error", d));
+        out.push('\n');
+    }
+    for d in &outcome.warnings {
+        out.push_str(&render(file, text, "warning", d));
+        out.push('\n');
+    }
+    out.push_str(&summary(file, outcome));
+    out.push('\n');
+    out
+}
+
+/// One finding: `file:line:col: severity: path: message`, the source line
+/// with carets under the span, and the hint.
+fn render(file: &str, text: &str, severity: &str, d: &Diagnostic) -> String {
+    // The TOML reader's syntax messages span lines ("invalid string\n
+    // expected ..."); one line keeps the report grep-able.
+    let message = d
+        .message
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let path = d.path_text();
+    let what = if path.is_empty() {
+        message
+    } else {
+        format!("{path}: {message}")
+    };
+
+    let mut out = String::new();
+    match &d.span {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "{file}:{line}:{col}: {severity}: {what}");
+            out.push_str(&snippet(text, span.clone(), line));
+        }
+        None => {
+            let _ = writeln!(out, "{file}: {severity}: {what}");
+        }
+    }
+    if let Some(help) = &d.help {
+        let _ = writeln!(out, "  help: {help}");
+    }
+    out
+}
+
+/// Tab stops in the shown source line; carets are aligned to match.
+const TAB_WIDTH: usize = 4;
+
+/// The source line holding the span's start, with `^` under the span (or
+/// under its part on that line, for a span running over several lines).
+fn snippet(text: &str, span: std::ops::Range<usize>, line: usize) -> String {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let source = text[line_start..line_end].trim_end_matches('\r');
+    let before = text.get(line_start..start).unwrap_or("");
+    let under = text.get(start..span.end.min(line_end)).unwrap_or("");
+
+    let width = |s: &str| {
+        s.chars()
+            .map(|c| if c == '\t' { TAB_WIDTH } else { 1 })
+            .sum::<usize>()
+    };
+    let gutter = " ".repeat(line.to_string().len());
+    format!(
+        "  {line} | {}\n  {gutter} | {}{}\n",
+        source.replace('\t', &" ".repeat(TAB_WIDTH)),
+        " ".repeat(width(before)),
+        "^".repeat(width(under).max(1)),
+    )
+}
+
+/// `3 problems in FILE`, or `FILE: ok, ...` with what the policy holds.
+fn summary(file: &str, outcome: &Outcome) -> String {
+    let Some(p) = &outcome.policy else {
+        return format!("{} in {file}", count(outcome.problems.len(), "problem"));
+    };
+    let mut line = format!(
+        "{file}: ok, {}, {}, {}, {}",
+        count(p.commitments.len(), "commitment"),
+        count(p.tiers.len(), "tier"),
+        count(p.calendars.len(), "calendar"),
+        count(p.alerts.len(), "alert rule"),
+    );
+    if !outcome.warnings.is_empty() {
+        line.push_str(&format!("; {}", count(outcome.warnings.len(), "warning")));
+    }
+    line
+}
+
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Looks for what loads but is probably not meant, in a policy that loaded.
+///
+/// `cfg` is the same file as written; paths use its indices, which match
+/// the policy's because a policy that loads keeps every entry in order.
+fn lint(cfg: &PolicyConfig, policy: &Policy) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    lint_tiers(policy, &mut out);
+    lint_calendars(policy, &mut out);
+    lint_commitments(cfg, policy, &mut out);
+    lint_alerts(cfg, policy, &mut out);
+    out
+}
+
+/// A warning at a key path such as `["alerts", 1, "tiers", 0]`.
+fn warn(path: Vec<PathSeg>, message: String, help: &str) -> Diagnostic {
+    Diagnostic {
+        path,
+        span: None,
+        message,
+        help: Some(help.to_string()),
+    }
+}
+
+fn key(k: &str) -> PathSeg {
+    PathSeg::Key(k.to_string())
+}
+
+/// The clocks of the policy's clock commitments.
+fn clocks(policy: &Policy) -> impl Iterator<Item = &handoff_core::policy::ClockSpec> {
+    policy.commitments.iter().filter_map(|c| match &c.measure {
+        Measure::Clock(spec) => Some(spec),
+        Measure::Metric(_) => None,
+    })
+}
+
+/// A tier whose hand-offs no clock times.
+fn lint_tiers(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    if clocks(policy).next().is_none() {
+        return;
+    }
+    for (i, tier) in policy.tiers.iter().enumerate() {
+        if !clocks(policy).any(|c| c.applies_to(Some(&tier.name))) {
+            out.push(warn(
+                vec![key("tiers"), PathSeg::Index(i), key("name")],
+                format!(
+                    "no clock times hand-offs of tier \"{}\": every clock commitment lists \
+                     other tiers",
+                    tier.name
+                ),
+                "add the tier to a clock's `tiers`, or drop `tiers` from a clock so it times \
+                 every hand-off",
+            ));
+        }
+    }
+}
+
+/// A calendar that never opens while some clock counts business time.
+fn lint_calendars(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    use handoff_core::policy::TimeBasis;
+    if !clocks(policy).any(|c| c.time == TimeBasis::Business) {
+        return;
+    }
+    for (name, cal) in &policy.calendars {
+        if !cal.has_open_hours() {
+            out.push(warn(
+                vec![key("calendars"), key(name), key("hours")],
+                format!("calendar \"{name}\" is never open: every day's hours are empty"),
+                "a business-time clock on it never reaches its deadline; add hours such as \
+                 mon = [\"09:00-17:00\"], or remove `hours` to be open around the clock",
+            ));
+        }
+    }
+}
+
+/// Clocks that time nothing, and targets in the wrong unit for their metric.
+fn lint_commitments(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnostic>) {
+    for (i, c) in cfg.commitments.iter().enumerate() {
+        let at = |k: &str| vec![key("commitments"), PathSeg::Index(i), key(k)];
+        let Some(compiled) = policy.commitment(&c.id) else {
+            continue;
+        };
+        match &compiled.measure {
+            Measure::Clock(spec) if spec.tiers.as_ref().is_some_and(Vec::is_empty) => {
+                let mut path = at("clock");
+                path.push(key("tiers"));
+                out.push(warn(
+                    path,
+                    "`tiers = []` means this clock times no hand-off".into(),
+                    "list the tiers it applies to, or remove `tiers` to time every hand-off",
+                ));
+            }
+            Measure::Metric(metric) => {
+                let t = compiled.target;
+                if let Some(d) = unit_mismatch(metric.is_rate(), t.value, t.percent) {
+                    out.push(warn(
+                        at("target"),
+                        format!("{d} in \"{}\"", c.target),
+                        &fix(d),
+                    ));
+                }
+            }
+            Measure::Clock(_) => {}
+        }
+    }
+}
+
+/// What is wrong with a threshold's unit for its metric, if anything.
+///
+/// A share may be written as a percentage or a fraction (`"75%"`, `"0.75"`);
+/// a plain number above 1 is a share over 100 %, which no rate reaches.
+fn unit_mismatch(is_rate: bool, value: f64, percent: bool) -> Option<&'static str> {
+    match (is_rate, percent) {
+        (true, false) if value > 1.0 => Some("share written as a plain number"),
+        (false, true) => Some("count written as a percentage"),
+        _ => None,
+    }
+}
+
+fn fix(mismatch: &str) -> String {
+    if mismatch.starts_with("share") {
+        "rates run from 0% to 100%: write e.g. \"75%\" (a plain 75 would mean 7500%)".into()
+    } else {
+        "counts and amounts are plain numbers: write e.g. \"150\"".into()
+    }
+}
+
+/// Alerts that can never fire, thresholds in the wrong unit, repeated ids.
+fn lint_alerts(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnostic>) {
+    for (i, a) in cfg.alerts.iter().enumerate() {
+        let at = |k: &str| vec![key("alerts"), PathSeg::Index(i), key(k)];
+        if cfg.alerts[..i].iter().any(|b| b.id == a.id) {
+            out.push(warn(
+                at("id"),
+                format!("alert id \"{}\" is used twice", a.id),
+                "give each alert rule its own id; reports and alerts name rules by id",
+            ));
+        }
+        if let Some(b) = &a.breach {
+            lint_breach_alert(policy, b, a.tiers.as_deref(), &at, out);
+        }
+        if let (Some(m), Some((k, text))) = (&a.metric, threshold(a)) {
+            let metric = handoff_core::policy::MetricName::parse(m);
+            let target = parse_target(text).ok();
+            if let (Some(metric), Some(t)) = (metric, target) {
+                if let Some(d) = unit_mismatch(metric.is_rate(), t.value, t.percent) {
+                    out.push(warn(at(k), format!("{d} in \"{text}\""), &fix(d)));
+                }
+            }
+        }
+    }
+}
+
+fn threshold(a: &handoff_core::policy::raw::AlertRuleConfig) -> Option<(&'static str, &str)> {
+    match (&a.below, &a.above) {
+        (Some(t), _) => Some(("below", t)),
+        (None, Some(t)) => Some(("above", t)),
+        _ => None,
+    }
+}
+
+/// A breach alert on a commitment that has no clock, or for tiers its
+/// clock never times.
+fn lint_breach_alert(
+    policy: &Policy,
+    commitment: &str,
+    tiers: Option<&[String]>,
+    at: &dyn Fn(&str) -> Vec<PathSeg>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(c) = policy.commitment(commitment) else {
+        return;
+    };
+    let spec = match &c.measure {
+        Measure::Clock(spec) => spec,
+        Measure::Metric(m) => {
+            out.push(warn(
+                at("breach"),
+                format!(
+                    "commitment \"{commitment}\" has no clock, so it never breaches and this \
+                     alert never fires"
+                ),
+                &format!(
+                    "to watch its metric, write metric = \"{}\" with below = or above = instead",
+                    m.as_str()
+                ),
+            ));
+            return;
+        }
+    };
+    for (j, t) in tiers.unwrap_or_default().iter().enumerate() {
+        if !spec.applies_to(Some(t)) {
+            let mut path = at("tiers");
+            path.push(PathSeg::Index(j));
+            out.push(warn(
+                path,
+                format!(
+                    "the clock of \"{commitment}\" never runs for tier \"{t}\", so this alert \
+                     never fires for it"
+                ),
+                "list only tiers the commitment's clock times (its `clock.tiers`)",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_prints_position_source_line_caret_and_help() {
+        let text = "[a]\nwithin = \"4hrs\"\n";
+        let d = Diagnostic {
+            path: vec![key("a"), key("within")],
+            // `"4hrs"` is bytes 13..19: "[a]\n" is 4 bytes, `within = ` 9.
+            span: Some(13..19),
+            message: "bad".into(),
+            help: Some("write \"4h\"".into()),
+        };
+        let got = render("p.toml", text, "error", &d);
+        let want = "p.toml:2:10: error: a.within: bad\n\
+                    \x20 2 | within = \"4hrs\"\n\
+                    \x20   |          ^^^^^^\n\
+                    \x20 help: write \"4h\"\n";
+        assert_eq!(got, want, "\n{got}\n{want}");
+    }
+
+    #[test]
+    fn a_multi_line_message_is_joined_and_tabs_keep_the_caret_aligned() {
+        let text = "\tx = y\n";
+        let d = Diagnostic {
+            path: Vec::new(),
+            span: Some(5..6),
+            message: "invalid string\nexpected `\"`".into(),
+            help: None,
+        };
+        let got = render("p.toml", text, "error", &d);
+        // Column 6: tab, x, space, =, space are five characters before `y`;
+        // on screen the tab is 4 columns, so 8 spaces precede the caret.
+        let want = "p.toml:1:6: error: invalid string; expected `\"`\n\
+                    \x20 1 |     x = y\n\
+                    \x20   |         ^\n";
+        assert_eq!(got, want, "\n{got}\n{want}");
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        assert_eq!(count(1, "calendar"), "1 calendar");
+        assert_eq!(count(0, "alert rule"), "0 alert rules");
+        assert_eq!(count(3, "problem"), "3 problems");
+    }
+
+    #[test]
+    fn a_rate_target_above_one_without_percent_is_flagged() {
+        assert!(unit_mismatch(true, 80.0, false).is_some());
+        assert!(unit_mismatch(true, 0.8, false).is_none());
+        assert!(unit_mismatch(true, 0.8, true).is_none());
+        assert!(unit_mismatch(false, 0.75, true).is_some());
+        assert!(unit_mismatch(false, 150.0, false).is_none());
+    }
+}
