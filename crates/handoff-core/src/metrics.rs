@@ -1,1 +1,642 @@
-//! The scorecard.
+//! The scorecard: every commitment, the funnel, first touch, velocity and
+//! marketing-influenced ARR for one calendar period.
+//!
+//! Definitions (docs/metrics.md states them for users):
+//! - counts are entries in the period: MQAs by `mqa_at`, hand-offs, SALs by
+//!   acceptance, SQOs by the opportunity opening, won and lost by closing;
+//! - rates follow a cohort: acceptance among hand-offs made in the period,
+//!   SAL to SQO among SALs of the period, recycling among its rejections;
+//! - a clock commitment is judged on its clocks: deadline clocks started in
+//!   the period, cadence clocks whose window closed in it; an open clock
+//!   past its deadline at `as_of` counts as missed, one before it as pending.
+//!
+//! A figure with no inputs is `None` with a note saying what is missing,
+//! never 0% or 100%.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::engine::{AccountRecord, Alert, ClockState, Cycle, OpportunityRecord, Snapshot};
+use crate::period::Period;
+use crate::policy::{ClockKind, Commitment, Measure, MetricName, PeriodKind, Policy, Side};
+
+const DAY_S: f64 = 86_400.0;
+
+/// Breakdown dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Team,
+    Rep,
+    Manager,
+    Tier,
+    Channel,
+}
+
+/// A commitment's standing in the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Met,
+    Missed,
+    NoData,
+}
+
+/// One row of the scorecard.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitmentResult {
+    pub id: String,
+    pub owner: Side,
+    pub description: String,
+    /// The target as applied to this period, e.g. `> 80%` or `>= 450`.
+    pub target: String,
+    /// Share (0..=1) or count; `None` when there is no data.
+    pub actual: Option<f64>,
+    /// Whether `actual` is a share.
+    pub is_rate: bool,
+    /// Sample size behind `actual`.
+    pub n: u32,
+    /// Undecided items left out of `actual`.
+    pub pending: u32,
+    pub status: Status,
+    /// What is missing, or how the target was scaled.
+    pub note: Option<String>,
+}
+
+/// Funnel counts and cohort conversions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Funnel {
+    pub mqa: u32,
+    pub handoffs: u32,
+    pub sal: u32,
+    pub rejected: u32,
+    /// Hand-offs of the period not yet accepted or rejected.
+    pub pending: u32,
+    pub sqo: u32,
+    pub won: u32,
+    pub lost: u32,
+    pub won_arr: f64,
+    pub conversions: Conversions,
+}
+
+/// Cohort conversions; `None` when the cohort is empty.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Conversions {
+    /// Of hand-offs in the period: accepted / (accepted + rejected).
+    pub acceptance: Option<f64>,
+    /// Of MQAs in the period, the share accepted so far.
+    pub mqa_to_sal: Option<f64>,
+    /// Of SALs in the period, the share that reached SQO so far.
+    pub sal_to_sqo: Option<f64>,
+    /// SALs of the period still open without an SQO.
+    pub sal_to_sqo_pending: u32,
+    /// Of opportunities closed in the period: won / (won + lost).
+    pub win_rate: Option<f64>,
+    /// Of MQAs in the period, the share won so far.
+    pub mqa_to_won: Option<f64>,
+}
+
+/// Time to first touch, in business seconds on the owner's calendar.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FirstTouch {
+    /// Touched hand-offs of the period.
+    pub n: u32,
+    pub median_s: Option<f64>,
+    /// Nearest-rank 90th percentile.
+    pub p90_s: Option<f64>,
+    /// Hand-offs of the period with no touch yet.
+    pub untouched: u32,
+    pub buckets: Vec<Bucket>,
+}
+
+/// One histogram bar.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bucket {
+    pub label: String,
+    pub count: u32,
+}
+
+/// Pipeline velocity.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Velocity {
+    /// Deals won in the period, with the medians below over them.
+    pub won: u32,
+    pub median_days_sal_to_won: Option<f64>,
+    pub median_days_mqa_to_won: Option<f64>,
+    pub median_days_sqo_to_won: Option<f64>,
+    /// Deals left out of a median because a date came before its start.
+    pub negative_durations: u32,
+    /// Inputs of open SQOs x win rate x average won ARR / average days.
+    pub open_sqos: u32,
+    pub win_rate: Option<f64>,
+    pub avg_won_arr: Option<f64>,
+    pub avg_days_to_close: Option<f64>,
+    /// ARR per day the pipeline yields at this pace.
+    pub arr_per_day: Option<f64>,
+}
+
+/// Marketing-influenced ARR.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Influence {
+    pub won_arr: f64,
+    pub influenced_arr: f64,
+    pub share: Option<f64>,
+    pub won_deals: u32,
+    pub influenced_deals: u32,
+}
+
+/// The scorecard of one period (and optionally one slice).
+#[derive(Debug, Clone, Serialize)]
+pub struct Scorecard {
+    pub period: Period,
+    pub as_of: DateTime<Utc>,
+    pub commitments: Vec<CommitmentResult>,
+    pub funnel: Funnel,
+    pub first_touch: FirstTouch,
+    pub velocity: Velocity,
+    pub influenced_arr: Influence,
+    pub rejection_reasons: Vec<Bucket>,
+    pub alerts: Vec<Alert>,
+}
+
+/// One cycle with its account.
+#[derive(Clone, Copy)]
+struct CycleRef<'a> {
+    account: &'a AccountRecord,
+    cycle: &'a Cycle,
+}
+
+/// One opportunity with its account and cycle.
+#[derive(Clone, Copy)]
+struct OppRef<'a> {
+    account: &'a AccountRecord,
+    opp: &'a OpportunityRecord,
+    cycle: Option<&'a Cycle>,
+}
+
+struct Facts<'a> {
+    cycles: Vec<CycleRef<'a>>,
+    opps: Vec<OppRef<'a>>,
+}
+
+fn facts(snapshot: &Snapshot) -> Facts<'_> {
+    let mut cycles = Vec::new();
+    let mut opps = Vec::new();
+    for account in &snapshot.accounts {
+        for cycle in &account.cycles {
+            cycles.push(CycleRef { account, cycle });
+        }
+        for opp in &account.opportunities {
+            let cycle = opp.cycle.and_then(|n| account.cycles.iter().find(|c| c.number == n));
+            opps.push(OppRef { account, opp, cycle });
+        }
+    }
+    Facts { cycles, opps }
+}
+
+/// The scorecard of `period` over the whole snapshot.
+pub fn scorecard(
+    policy: &Policy,
+    snapshot: &Snapshot,
+    period: &Period,
+    as_of: DateTime<Utc>,
+) -> Scorecard {
+    let f = facts(snapshot);
+    let alerts = snapshot.alerts.iter().filter(|a| period.contains(a.at)).cloned().collect();
+    compute(policy, &f, period, as_of, alerts)
+}
+
+/// One scorecard per value of `dim`, sorted by key.
+pub fn breakdown(
+    policy: &Policy,
+    snapshot: &Snapshot,
+    period: &Period,
+    as_of: DateTime<Utc>,
+    dim: Dimension,
+) -> Vec<(String, Scorecard)> {
+    let f = facts(snapshot);
+    let mut groups: BTreeMap<String, Facts> = BTreeMap::new();
+    for c in &f.cycles {
+        let key = cycle_key(snapshot, dim, c.account, c.cycle);
+        groups.entry(key).or_insert_with(|| Facts { cycles: vec![], opps: vec![] }).cycles.push(*c);
+    }
+    for o in &f.opps {
+        let key = opp_key(snapshot, dim, o);
+        groups.entry(key).or_insert_with(|| Facts { cycles: vec![], opps: vec![] }).opps.push(*o);
+    }
+    groups
+        .into_iter()
+        .map(|(key, g)| {
+            let alerts = snapshot
+                .alerts
+                .iter()
+                .filter(|a| period.contains(a.at))
+                .filter(|a| g.cycles.iter().any(|c| a.account.as_deref() == Some(&c.account.id)))
+                .cloned()
+                .collect();
+            let card = compute(policy, &g, period, as_of, alerts);
+            (key, card)
+        })
+        .collect()
+}
+
+const NONE_KEY: &str = "(none)";
+
+fn rep_key(snapshot: &Snapshot, dim: Dimension, rep: Option<&str>, team: Option<&str>) -> String {
+    let facts = rep.and_then(|r| snapshot.reps.get(r));
+    let v = match dim {
+        Dimension::Rep => rep.map(String::from),
+        Dimension::Team => facts.and_then(|f| f.team.clone()).or(team.map(String::from)),
+        Dimension::Manager => facts.and_then(|f| f.manager.clone()),
+        Dimension::Tier | Dimension::Channel => None,
+    };
+    v.unwrap_or_else(|| NONE_KEY.into())
+}
+
+fn cycle_key(snapshot: &Snapshot, dim: Dimension, acc: &AccountRecord, c: &Cycle) -> String {
+    match dim {
+        Dimension::Tier => c.tier.clone().unwrap_or_else(|| NONE_KEY.into()),
+        Dimension::Channel => {
+            c.channel.clone().or(acc.channel.clone()).unwrap_or_else(|| NONE_KEY.into())
+        }
+        _ => {
+            let rep = c.handoff_rep.as_deref().or(acc.owner.as_deref());
+            rep_key(snapshot, dim, rep, c.handoff_team.as_deref())
+        }
+    }
+}
+
+fn opp_key(snapshot: &Snapshot, dim: Dimension, o: &OppRef) -> String {
+    match (dim, o.cycle) {
+        (Dimension::Tier | Dimension::Channel, Some(c)) => cycle_key(snapshot, dim, o.account, c),
+        (Dimension::Tier, None) => NONE_KEY.into(),
+        (Dimension::Channel, None) => o.account.channel.clone().unwrap_or_else(|| NONE_KEY.into()),
+        _ => {
+            let rep = o.opp.rep.as_deref().or(o.cycle.and_then(|c| c.handoff_rep.as_deref()));
+            rep_key(snapshot, dim, rep, o.cycle.and_then(|c| c.handoff_team.as_deref()))
+        }
+    }
+}
+
+fn compute(
+    policy: &Policy,
+    f: &Facts,
+    period: &Period,
+    as_of: DateTime<Utc>,
+    alerts: Vec<Alert>,
+) -> Scorecard {
+    let funnel = funnel(policy, f, period, as_of);
+    let commitments =
+        policy.commitments.iter().map(|c| judge(policy, c, f, period, as_of, &funnel)).collect();
+    Scorecard {
+        period: period.clone(),
+        as_of,
+        commitments,
+        first_touch: first_touch(f, period),
+        velocity: velocity(f, period, as_of),
+        influenced_arr: influence(f, period),
+        rejection_reasons: rejection_reasons(f, period),
+        funnel,
+        alerts,
+    }
+}
+
+fn share(num: u32, den: u32) -> Option<f64> {
+    (den > 0).then(|| f64::from(num) / f64::from(den))
+}
+
+fn in_p(p: &Period, t: Option<DateTime<Utc>>) -> bool {
+    t.is_some_and(|t| p.contains(t))
+}
+
+fn funnel(policy: &Policy, f: &Facts, p: &Period, _as_of: DateTime<Utc>) -> Funnel {
+    let _ = policy;
+    let mut out = Funnel::default();
+    let (mut decided_acc, mut decided_rej) = (0, 0);
+    let (mut mqa_sal, mut mqa_won) = (0, 0);
+    let (mut sal_sqo, mut sal_open) = (0, 0);
+    for c in f.cycles.iter().map(|c| c.cycle) {
+        if in_p(p, c.mqa_at) {
+            out.mqa += 1;
+            mqa_sal += u32::from(c.accepted_at.is_some());
+            mqa_won += u32::from(c.won_at.is_some());
+        }
+        if in_p(p, c.handoff_at) {
+            out.handoffs += 1;
+            match (c.accepted_at, c.rejected_at) {
+                (Some(_), _) => decided_acc += 1,
+                (None, Some(_)) => decided_rej += 1,
+                (None, None) => out.pending += 1,
+            }
+        }
+        if in_p(p, c.accepted_at) {
+            out.sal += 1;
+            if c.sqo_at.is_some() {
+                sal_sqo += 1;
+            } else if c.ended_at.is_none() {
+                sal_open += 1;
+            }
+        }
+        out.rejected += u32::from(in_p(p, c.rejected_at));
+    }
+    let (mut closed_won, mut closed_lost) = (0, 0);
+    for o in f.opps.iter().map(|o| o.opp) {
+        out.sqo += u32::from(p.contains(o.opened_at));
+        if in_p(p, o.won_at) {
+            out.won += 1;
+            closed_won += 1;
+            out.won_arr += o.amount.unwrap_or(0.0);
+        } else if in_p(p, o.lost_at) {
+            out.lost += 1;
+            closed_lost += 1;
+        }
+    }
+    out.conversions = Conversions {
+        acceptance: share(decided_acc, decided_acc + decided_rej),
+        mqa_to_sal: share(mqa_sal, out.mqa),
+        sal_to_sqo: share(sal_sqo, out.sal),
+        sal_to_sqo_pending: sal_open,
+        win_rate: share(closed_won, closed_won + closed_lost),
+        mqa_to_won: share(mqa_won, out.mqa),
+    };
+    out
+}
+
+/// Nominal length of a commitment period, for scaling count targets.
+fn nominal_days(kind: PeriodKind) -> f64 {
+    match kind {
+        PeriodKind::Week => 7.0,
+        // Mean Gregorian month and quarter: 365.2425 / 12 and / 4.
+        PeriodKind::Month => 30.436_875,
+        PeriodKind::Quarter => 91.310_625,
+    }
+}
+
+fn judge(
+    policy: &Policy,
+    c: &Commitment,
+    f: &Facts,
+    p: &Period,
+    as_of: DateTime<Utc>,
+    funnel: &Funnel,
+) -> CommitmentResult {
+    let (actual, n, pending, is_rate, empty_note) = match &c.measure {
+        Measure::Metric(m) => metric_value(policy, *m, f, p, as_of, funnel),
+        Measure::Clock(spec) => {
+            let cadence = matches!(spec.kind, ClockKind::Cadence { .. });
+            let (met, missed, pending) = clock_outcomes(f, &c.id, cadence, p, as_of);
+            let note = if met + missed + pending == 0 {
+                format!("no {} clocks in this period", c.id)
+            } else {
+                format!("all {pending} {} clocks still running", c.id)
+            };
+            (share(met, met + missed), met + missed, pending, true, note)
+        }
+    };
+    let mut target = c.target;
+    let mut note = None;
+    if !c.target.percent {
+        let days = (p.to - p.from).num_seconds() as f64 / DAY_S;
+        let scale = days / nominal_days(c.period);
+        if (scale - 1.0).abs() > 0.05 {
+            target.value = (c.target.value * scale).round();
+            note = Some(format!("target {} per {:?} scaled to the period", c.target, c.period)
+                .to_lowercase());
+        }
+    }
+    let status = match actual {
+        None => Status::NoData,
+        Some(v) if target.is_met(v) => Status::Met,
+        Some(_) => Status::Missed,
+    };
+    if actual.is_none() {
+        note = Some(empty_note);
+    }
+    CommitmentResult {
+        id: c.id.clone(),
+        owner: c.owner,
+        description: c.description.clone(),
+        target: target.to_string(),
+        actual,
+        is_rate,
+        n,
+        pending,
+        status,
+        note,
+    }
+}
+
+type MetricOutcome = (Option<f64>, u32, u32, bool, String);
+
+fn metric_value(
+    policy: &Policy,
+    m: MetricName,
+    f: &Facts,
+    p: &Period,
+    as_of: DateTime<Utc>,
+    fun: &Funnel,
+) -> MetricOutcome {
+    let count = |v: u32, what: &str| -> MetricOutcome {
+        let none = f.cycles.is_empty() && f.opps.is_empty();
+        let actual = (!none).then_some(f64::from(v));
+        (actual, v, 0, false, format!("no {what} in this data"))
+    };
+    match m {
+        MetricName::MqaCount => count(fun.mqa, "accounts"),
+        MetricName::HandoffCount => count(fun.handoffs, "accounts"),
+        MetricName::SalCount => count(fun.sal, "accounts"),
+        MetricName::WonArr => {
+            let none = f.opps.is_empty();
+            ((!none).then_some(fun.won_arr), fun.won, 0, false, "no opportunities in this data".into())
+        }
+        MetricName::AcceptanceRate => {
+            let n = fun.handoffs - fun.pending;
+            let note = if fun.handoffs == 0 {
+                "no hand-offs in this period".to_string()
+            } else {
+                format!("no accept or reject events for the {} hand-offs", fun.handoffs)
+            };
+            (fun.conversions.acceptance, n, fun.pending, true, note)
+        }
+        MetricName::SalToSqo => {
+            let note = "no SALs (accept events) in this period".to_string();
+            (fun.conversions.sal_to_sqo, fun.sal, fun.conversions.sal_to_sqo_pending, true, note)
+        }
+        MetricName::WinRate => {
+            let n = fun.won + fun.lost;
+            (fun.conversions.win_rate, n, 0, true, "no opportunities closed in this period".into())
+        }
+        MetricName::InfluencedArrShare => {
+            let i = influence(f, p);
+            (i.share, i.won_deals, 0, true, "no won ARR in this period".into())
+        }
+        MetricName::RecycleRate => recycle(policy, f, p, as_of),
+    }
+}
+
+fn recycle(policy: &Policy, f: &Facts, p: &Period, as_of: DateTime<Utc>) -> MetricOutcome {
+    let window = policy.recycle_window;
+    let (mut ok, mut missed, mut pending) = (0, 0, 0);
+    for c in f.cycles.iter().map(|c| c.cycle) {
+        let Some(r) = c.rejected_at.filter(|r| p.contains(*r)) else { continue };
+        match c.nurture_at {
+            Some(n) if n >= r && n - r <= window => ok += 1,
+            _ if r + window > as_of => pending += 1,
+            _ => missed += 1,
+        }
+    }
+    let note = "no reject events in this period".to_string();
+    (share(ok, ok + missed), ok + missed, pending, true, note)
+}
+
+/// (met, missed, pending) of one commitment's clocks in the period.
+fn clock_outcomes(
+    f: &Facts,
+    id: &str,
+    cadence: bool,
+    p: &Period,
+    as_of: DateTime<Utc>,
+) -> (u32, u32, u32) {
+    let (mut met, mut missed, mut pending) = (0, 0, 0);
+    let clocks = f.cycles.iter().flat_map(|c| c.cycle.clocks.iter());
+    for k in clocks.filter(|k| k.commitment == id) {
+        let when = if cadence { k.deadline } else { k.start_at };
+        if !p.contains(when) {
+            continue;
+        }
+        match k.state {
+            ClockState::Met => met += 1,
+            ClockState::Breached => missed += 1,
+            ClockState::Open if k.deadline < as_of => missed += 1,
+            ClockState::Open => pending += 1,
+            ClockState::Cancelled => {}
+        }
+    }
+    (met, missed, pending)
+}
+
+/// Median; the mean of the two middle values for an even count.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 })
+}
+
+/// Nearest-rank percentile (`q` in 0..=1) of sorted or unsorted values.
+pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = (q * values.len() as f64).ceil().max(1.0) as usize;
+    Some(values[rank.min(values.len()) - 1])
+}
+
+fn first_touch(f: &Facts, p: &Period) -> FirstTouch {
+    let mut secs = Vec::new();
+    let mut untouched = 0;
+    for c in f.cycles.iter().map(|c| c.cycle).filter(|c| in_p(p, c.handoff_at)) {
+        match c.first_touch_business_s {
+            Some(s) => secs.push(s as f64),
+            None => untouched += 1,
+        }
+    }
+    let edges = [(0.0, 3600.0, "under 1h"), (3600.0, 14_400.0, "1h to 4h"),
+        (14_400.0, 86_400.0, "4h to 24h"), (86_400.0, f64::INFINITY, "24h or more")];
+    let buckets = edges
+        .iter()
+        .map(|(lo, hi, label)| Bucket {
+            label: (*label).into(),
+            count: secs.iter().filter(|s| **s >= *lo && **s < *hi).count() as u32,
+        })
+        .chain(std::iter::once(Bucket { label: "untouched".into(), count: untouched }))
+        .collect();
+    FirstTouch {
+        n: secs.len() as u32,
+        median_s: median(&mut secs),
+        p90_s: percentile(&mut secs, 0.9),
+        untouched,
+        buckets,
+    }
+}
+
+fn days_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_seconds() as f64 / DAY_S
+}
+
+fn velocity(f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Velocity {
+    let mut v = Velocity::default();
+    let (mut sal, mut mqa, mut sqo) = (Vec::new(), Vec::new(), Vec::new());
+    let mut negative = 0;
+    let mut push = |list: &mut Vec<f64>, from: Option<DateTime<Utc>>, to: DateTime<Utc>| {
+        if let Some(from) = from {
+            let d = days_between(from, to);
+            if d < 0.0 {
+                negative += 1;
+            } else {
+                list.push(d);
+            }
+        }
+    };
+    let mut arr = Vec::new();
+    for o in &f.opps {
+        let Some(won) = o.opp.won_at.filter(|w| p.contains(*w)) else { continue };
+        v.won += 1;
+        arr.push(o.opp.amount.unwrap_or(0.0));
+        push(&mut sal, o.cycle.and_then(|c| c.accepted_at), won);
+        push(&mut mqa, o.cycle.and_then(|c| c.mqa_at), won);
+        push(&mut sqo, Some(o.opp.opened_at), won);
+    }
+    v.negative_durations = negative;
+    v.median_days_sal_to_won = median(&mut sal);
+    v.median_days_mqa_to_won = median(&mut mqa);
+    v.avg_days_to_close = (!sqo.is_empty()).then(|| sqo.iter().sum::<f64>() / sqo.len() as f64);
+    v.median_days_sqo_to_won = median(&mut sqo);
+    v.avg_won_arr = (!arr.is_empty()).then(|| arr.iter().sum::<f64>() / arr.len() as f64);
+
+    let end = p.to.min(as_of);
+    v.open_sqos = f
+        .opps
+        .iter()
+        .filter(|o| o.opp.opened_at < end)
+        .filter(|o| !o.opp.won_at.or(o.opp.lost_at).is_some_and(|c| c < end))
+        .count() as u32;
+    let lost = f.opps.iter().filter(|o| in_p(p, o.opp.lost_at) && o.opp.won_at.is_none()).count();
+    v.win_rate = share(v.won, v.won + lost as u32);
+    v.arr_per_day = match (v.win_rate, v.avg_won_arr, v.avg_days_to_close) {
+        (Some(w), Some(a), Some(d)) if d > 0.0 => Some(f64::from(v.open_sqos) * w * a / d),
+        _ => None,
+    };
+    v
+}
+
+fn influence(f: &Facts, p: &Period) -> Influence {
+    let mut i = Influence::default();
+    for o in f.opps.iter().map(|o| o.opp).filter(|o| in_p(p, o.won_at)) {
+        let amount = o.amount.unwrap_or(0.0);
+        i.won_deals += 1;
+        i.won_arr += amount;
+        if o.influenced {
+            i.influenced_deals += 1;
+            i.influenced_arr += amount;
+        }
+    }
+    i.share = (i.won_arr > 0.0).then(|| i.influenced_arr / i.won_arr);
+    i
+}
+
+fn rejection_reasons(f: &Facts, p: &Period) -> Vec<Bucket> {
+    let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in f.cycles.iter().map(|c| c.cycle).filter(|c| in_p(p, c.rejected_at)) {
+        *counts.entry(c.reject_reason.as_deref().unwrap_or("(no reason)")).or_default() += 1;
+    }
+    let mut out: Vec<Bucket> =
+        counts.into_iter().map(|(k, v)| Bucket { label: k.into(), count: v }).collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+    out
+}

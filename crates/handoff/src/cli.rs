@@ -109,6 +109,10 @@ pub struct ImportArgs {
     /// Exit 1 when any row was rejected.
     #[arg(long)]
     pub strict: bool,
+    /// Where to write this run's rejected rows (JSON Lines); default
+    /// <db>.rejects.jsonl beside the database.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -130,6 +134,7 @@ pub enum Format {
 pub enum By {
     Team,
     Rep,
+    Manager,
     Tier,
     Channel,
 }

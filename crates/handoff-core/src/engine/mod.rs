@@ -763,3 +763,6 @@ fn is_backward(from: Stage, to: Stage) -> bool {
     };
     rank(to) < rank(from) && !(to == Nurture && matches!(from, Rejected | Lost))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! Engine tests on small histories worked out by hand.
+//!
+//! The default policy's headquarters calendar is New York, Mon-Fri
+//! 09:00-17:00. In March 2026 before the 8th New York is UTC-5 (EST), so
+//! 09:00 local is 14:00Z and 17:00 local is 22:00Z.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::metrics;
+use crate::period::Period;
+
+fn policy() -> Policy {
+    Policy::from_toml(include_str!("../../../../policies/default.toml")).unwrap()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Builds an event from a JSON object literal with `id`, `type`, `at`.
+fn ev(v: serde_json::Value) -> Event {
+    serde_json::from_value(v).unwrap()
+}
+
+fn base(account: &str) -> Vec<Event> {
+    vec![
+        ev(json!({"id":"rep-m1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"m1",
+            "team":"east","role":"sales_manager"})),
+        ev(json!({"id":"rep-r1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r1",
+            "team":"east","manager":"m1"})),
+        ev(json!({"id":"rep-r2","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r2",
+            "team":"east","manager":"m1"})),
+        ev(json!({"id":format!("acc-{account}"),"type":"account","at":"2026-02-01T00:00:00Z",
+            "account":account,"industry":"Software","employees":200})),
+    ]
+}
+
+fn run(policy: &Policy, mut events: Vec<Event>, as_of: &str) -> Snapshot {
+    sort_events(&mut events);
+    let mut engine = Engine::new(policy);
+    let mut out = Vec::new();
+    for e in &events {
+        engine.apply(e, &mut out);
+    }
+    engine.finish(at(as_of))
+}
+
+/// Demo request Monday 2 March 09:00 EST, hand-off 15:00 EST to r1.
+/// First-touch target 4 business hours: 15:00-17:00 Monday (2h) plus
+/// 09:00-11:00 Tuesday (2h): deadline Tuesday 11:00 EST = 16:00Z.
+fn high_intent_handoff(account: &str) -> Vec<Event> {
+    let mut es = base(account);
+    es.push(ev(json!({"id":"d1","type":"engagement","at":"2026-03-02T14:00:00Z",
+        "account":account,"kind":"demo_request","channel":"paid_search"})));
+    es.push(ev(json!({"id":"h1","type":"handoff","at":"2026-03-02T20:00:00Z",
+        "account":account,"rep":"r1"})));
+    es
+}
+
+fn first_clock<'a>(s: &'a Snapshot, account: &str, commitment: &str) -> &'a ClockRecord {
+    let a = s.accounts.iter().find(|a| a.id == account).unwrap();
+    a.cycles[0].clocks.iter().find(|c| c.commitment == commitment).unwrap()
+}
+
+#[test]
+fn touch_before_deadline_meets_first_touch() {
+    let mut es = high_intent_handoff("acme");
+    // Tuesday 10:30 EST = 15:30Z: 2h Monday + 1.5h Tuesday = 12,600 s.
+    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T15:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"})));
+    let p = policy();
+    let s = run(&p, es, "2026-03-10T00:00:00Z");
+    let acc = &s.accounts[0];
+    assert_eq!(acc.cycles[0].tier.as_deref(), Some("high"));
+    assert_eq!(acc.cycles[0].channel.as_deref(), Some("paid_search"));
+    let k = first_clock(&s, "acme", "first-touch");
+    assert_eq!(k.deadline, at("2026-03-03T16:00:00Z"));
+    assert_eq!(k.state, ClockState::Met);
+    assert_eq!(k.elapsed_s, Some(12_600));
+    assert_eq!(k.calendar, "headquarters");
+    assert_eq!(acc.cycles[0].first_touch_business_s, Some(12_600));
+    assert!(s.alerts.is_empty());
+}
+
+#[test]
+fn touch_at_exactly_the_deadline_meets() {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T16:00:00Z",
+        "account":"acme","rep":"r1","kind":"call"})));
+    let s = run(&policy(), es, "2026-03-10T00:00:00Z");
+    assert_eq!(first_clock(&s, "acme", "first-touch").state, ClockState::Met);
+}
+
+#[test]
+fn untouched_high_intent_breaches_and_alerts_the_manager() {
+    let mut es = high_intent_handoff("acme");
+    // 11:30 EST, half an hour late.
+    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T16:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"})));
+    let s = run(&policy(), es, "2026-03-10T00:00:00Z");
+    let k = first_clock(&s, "acme", "first-touch");
+    assert_eq!(k.state, ClockState::Breached);
+    assert_eq!(k.breach_at, Some(at("2026-03-03T16:00:00Z")));
+    assert_eq!(k.breach_owner.as_deref(), Some("r1"));
+    // The late touch is still recorded: 4.5 business hours.
+    assert_eq!(k.elapsed_s, Some(16_200));
+    let breach_alerts: Vec<&Alert> =
+        s.alerts.iter().filter(|a| a.rule == "high-intent-untouched").collect();
+    assert_eq!(breach_alerts.len(), 1);
+    let a = breach_alerts[0];
+    assert_eq!(a.at, at("2026-03-03T16:00:00Z"));
+    assert!(a.reassign);
+    assert_eq!(a.recipients, vec![Recipient { role: "sales_manager".into(), who: Some("m1".into()) }]);
+}
+
+#[test]
+fn automated_email_is_not_a_touch() {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(json!({"id":"auto","type":"activity","at":"2026-03-02T20:01:00Z",
+        "account":"acme","rep":"r1","kind":"email","automated":true})));
+    let s = run(&policy(), es, "2026-03-10T00:00:00Z");
+    assert_eq!(first_clock(&s, "acme", "first-touch").state, ClockState::Breached);
+    assert_eq!(s.accounts[0].cycles[0].automated, 1);
+}
+
+#[test]
+fn reassignment_keeps_the_clock_and_the_breach_goes_to_the_new_owner() {
+    let mut es = high_intent_handoff("acme");
+    // Reassigned Tuesday 09:30 EST (14:30Z); r2 calls at 12:00 EST (17:00Z).
+    es.push(ev(json!({"id":"re1","type":"reassign","at":"2026-03-03T14:30:00Z",
+        "account":"acme","rep":"r2"})));
+    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T17:00:00Z",
+        "account":"acme","rep":"r2","kind":"call"})));
+    let s = run(&policy(), es, "2026-03-10T00:00:00Z");
+    let k = first_clock(&s, "acme", "first-touch");
+    assert_eq!(k.deadline, at("2026-03-03T16:00:00Z"), "deadline not restarted");
+    assert_eq!(k.state, ClockState::Breached);
+    assert_eq!(k.breach_owner.as_deref(), Some("r2"));
+    // Whole wait: Mon 15-17 (2h) + Tue 09-12 (3h) = 18,000 s; r2's own
+    // time: 09:30-12:00 = 9,000 s.
+    assert_eq!(k.elapsed_s, Some(18_000));
+    assert_eq!(k.owner_elapsed_s, Some(9_000));
+}
+
+#[test]
+fn rejected_then_qualified_again_starts_a_second_cycle() {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(json!({"id":"rj","type":"rejected","at":"2026-03-03T15:00:00Z",
+        "account":"acme","reason":"no budget"})));
+    // Engagement before nurture (after rejection) cannot requalify: the floor
+    // is the rejection, and the demo request lies before it.
+    es.push(ev(json!({"id":"n1","type":"nurture","at":"2026-03-03T18:00:00Z","account":"acme"})));
+    es.push(ev(json!({"id":"cs","type":"engagement","at":"2026-03-20T15:00:00Z",
+        "account":"acme","kind":"case_study_view"})));
+    es.push(ev(json!({"id":"pp","type":"engagement","at":"2026-04-01T15:00:00Z",
+        "account":"acme","kind":"pricing_page_view","channel":"email"})));
+    let p = policy();
+    let s = run(&p, es, "2026-05-01T00:00:00Z");
+    let a = &s.accounts[0];
+    assert_eq!(a.cycles.len(), 2);
+    assert_eq!(a.cycles[0].nurture_at, Some(at("2026-03-03T18:00:00Z")));
+    assert_eq!(a.cycles[1].mqa_at, Some(at("2026-04-01T15:00:00Z")));
+    assert_eq!(a.cycles[1].qualification.as_ref().unwrap().evidence, vec!["pp"]);
+    // The open first-touch clock was cancelled by the rejection.
+    assert_eq!(a.cycles[0].clocks[0].state, ClockState::Cancelled);
+    let rejected_to_nurture = a.history.iter().find(|h| h.to == Stage::Nurture).unwrap();
+    assert_eq!(rejected_to_nurture.from, Some(Stage::Rejected));
+    // Two MQAs in the period, one rejection, recycled within 24 hours.
+    let period = Period::parse_range("2026-03-01", "2026-05-01", p.org_calendar().tz()).unwrap();
+    let card = metrics::scorecard(&p, &s, &period, s.as_of);
+    assert_eq!(card.funnel.mqa, 2);
+    let recycle = card.commitments.iter().find(|c| c.id == "recycle").unwrap();
+    assert_eq!((recycle.actual, recycle.n), (Some(1.0), 1));
+}
+
+#[test]
+fn seven_attempts_meet_the_cadence_and_six_breach_at_window_end() {
+    let mut seven = high_intent_handoff("a7");
+    let mut six = high_intent_handoff("a6");
+    for i in 0..7 {
+        let t = format!("2026-03-{:02}T15:00:00Z", 3 + i);
+        seven.push(ev(json!({"id":format!("x{i}"),"type":"activity","at":t,
+            "account":"a7","rep":"r1","kind":"call"})));
+        if i < 6 {
+            six.push(ev(json!({"id":format!("y{i}"),"type":"activity","at":t,
+                "account":"a6","rep":"r1","kind":"call"})));
+        }
+    }
+    seven.retain(|e| !e.id.starts_with("rep-") && !e.id.starts_with("acc-"));
+    let mut es = six;
+    es.extend(seven);
+    es.push(ev(json!({"id":"acc-a7","type":"account","at":"2026-02-01T00:00:00Z",
+        "account":"a7","industry":"Software","employees":200})));
+    let s = run(&policy(), dedupe_ids(es), "2026-04-01T00:00:00Z");
+    let k7 = first_clock(&s, "a7", "attempts");
+    assert_eq!((k7.state, k7.attempts), (ClockState::Met, 7));
+    assert_eq!(k7.stop_at, Some(at("2026-03-09T15:00:00Z")));
+    let k6 = first_clock(&s, "a6", "attempts");
+    // 14 wall-clock days after Mon 2 March 15:00 EST is Mon 16 March 15:00
+    // EDT (DST began on the 8th) = 19:00Z.
+    assert_eq!(k6.deadline, at("2026-03-16T19:00:00Z"));
+    assert_eq!((k6.state, k6.attempts), (ClockState::Breached, 6));
+}
+
+/// Gives events shared by two histories (same demo/hand-off ids) unique ids.
+fn dedupe_ids(es: Vec<Event>) -> Vec<Event> {
+    es.into_iter()
+        .map(|mut e| {
+            if let Some(a) = e.account() {
+                if !e.id.starts_with("acc-") {
+                    e.id = format!("{}-{}", a, e.id);
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn disposition_clock_is_48_calendar_hours_from_acceptance() {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"})));
+    // 47 hours later.
+    es.push(ev(json!({"id":"disp","type":"disposition","at":"2026-03-04T20:00:00Z",
+        "account":"acme","status":"working","next_step":"discovery call"})));
+    let s = run(&policy(), es, "2026-03-10T00:00:00Z");
+    let k = first_clock(&s, "acme", "disposition");
+    assert_eq!(k.deadline, at("2026-03-04T21:00:00Z"));
+    assert_eq!((k.state, k.elapsed_s), (ClockState::Met, Some(47 * 3600)));
+}
+
+#[test]
+fn arrival_order_does_not_change_the_result() {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"})));
+    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T15:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"})));
+    let p = policy();
+    let forward = run(&p, es.clone(), "2026-03-10T00:00:00Z");
+    es.reverse();
+    let backward = run(&p, es, "2026-03-10T00:00:00Z");
+    assert_eq!(
+        serde_json::to_string(&forward.accounts).unwrap(),
+        serde_json::to_string(&backward.accounts).unwrap()
+    );
+}
+
+#[test]
+fn acceptance_alert_is_raised_once_on_crossing() {
+    let text = include_str!("../../../../policies/default.toml").replace("min_sample = 20", "min_sample = 4");
+    let p = Policy::from_toml(&text).unwrap();
+    let mut es = Vec::new();
+    // Five accounts handed off in March; decisions: accept, reject, reject,
+    // accept, reject. After the 4th decision: 2 of 4 = 50% < 75%: raised.
+    // After the 5th: 2 of 5 = 40%, still under: not raised again.
+    for (i, decision) in ["accepted", "rejected", "rejected", "accepted", "rejected"].iter().enumerate() {
+        let id = format!("c{i}");
+        es.extend(base(&id).into_iter().map(|mut e| {
+            if e.id.starts_with("rep-") {
+                e.id = format!("{}-{id}", e.id);
+            }
+            e
+        }));
+        es.push(ev(json!({"id":format!("h{i}"),"type":"handoff","at":"2026-03-02T15:00:00Z",
+            "account":id,"rep":"r1"})));
+        let mut d = json!({"id":format!("d{i}"),"type":decision,
+            "at":format!("2026-03-{:02}T15:00:00Z", 3 + i),"account":id});
+        if *decision == "rejected" {
+            d["reason"] = json!("bad fit");
+        }
+        es.push(ev(d));
+    }
+    let s = run(&p, es, "2026-04-01T00:00:00Z");
+    let metric_alerts: Vec<&Alert> = s.alerts.iter().filter(|a| a.kind == AlertKind::Metric).collect();
+    assert_eq!(metric_alerts.len(), 1);
+    assert_eq!(metric_alerts[0].at, at("2026-03-06T15:00:00Z"));
+    assert_eq!(metric_alerts[0].metric.as_ref().unwrap().value, 0.5);
+    assert_eq!(metric_alerts[0].recipients[0].role, "marketing_vp");
+}
+
+#[test]
+fn won_before_its_mqa_is_flagged_and_kept_out_of_velocity() {
+    let es = vec![
+        ev(json!({"id":"won","type":"opportunity","at":"2018-03-06T22:38:00Z",
+            "opportunity":"o1","account":"b91","stage":"won","amount":1200.0})),
+        ev(json!({"id":"mql","type":"stage","at":"2018-03-08T03:00:00Z",
+            "account":"b91","stage":"mqa","channel":"organic_search"})),
+    ];
+    let p = policy();
+    let s = run(&p, es, "2019-01-01T00:00:00Z");
+    let a = &s.accounts[0];
+    assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);
+    assert_eq!(a.opportunities[0].cycle, Some(1));
+    let period = Period::parse_range("2018-01-01", "2019-01-01", p.org_calendar().tz()).unwrap();
+    let card = metrics::scorecard(&p, &s, &period, s.as_of);
+    assert_eq!((card.funnel.mqa, card.funnel.won), (1, 1));
+    assert_eq!(card.funnel.conversions.mqa_to_won, Some(1.0));
+    assert_eq!(card.velocity.median_days_mqa_to_won, None);
+    assert_eq!(card.velocity.negative_durations, 1);
+}
