@@ -189,8 +189,14 @@ fn facts(snapshot: &Snapshot) -> Facts<'_> {
             cycles.push(CycleRef { account, cycle });
         }
         for opp in &account.opportunities {
-            let cycle = opp.cycle.and_then(|n| account.cycles.iter().find(|c| c.number == n));
-            opps.push(OppRef { account, opp, cycle });
+            let cycle = opp
+                .cycle
+                .and_then(|n| account.cycles.iter().find(|c| c.number == n));
+            opps.push(OppRef {
+                account,
+                opp,
+                cycle,
+            });
         }
     }
     Facts { cycles, opps }
@@ -204,7 +210,12 @@ pub fn scorecard(
     as_of: DateTime<Utc>,
 ) -> Scorecard {
     let f = facts(snapshot);
-    let alerts = snapshot.alerts.iter().filter(|a| period.contains(a.at)).cloned().collect();
+    let alerts = snapshot
+        .alerts
+        .iter()
+        .filter(|a| period.contains(a.at))
+        .cloned()
+        .collect();
     compute(policy, &f, period, as_of, alerts)
 }
 
@@ -220,11 +231,25 @@ pub fn breakdown(
     let mut groups: BTreeMap<String, Facts> = BTreeMap::new();
     for c in &f.cycles {
         let key = cycle_key(snapshot, dim, c.account, c.cycle);
-        groups.entry(key).or_insert_with(|| Facts { cycles: vec![], opps: vec![] }).cycles.push(*c);
+        groups
+            .entry(key)
+            .or_insert_with(|| Facts {
+                cycles: vec![],
+                opps: vec![],
+            })
+            .cycles
+            .push(*c);
     }
     for o in &f.opps {
         let key = opp_key(snapshot, dim, o);
-        groups.entry(key).or_insert_with(|| Facts { cycles: vec![], opps: vec![] }).opps.push(*o);
+        groups
+            .entry(key)
+            .or_insert_with(|| Facts {
+                cycles: vec![],
+                opps: vec![],
+            })
+            .opps
+            .push(*o);
     }
     groups
         .into_iter()
@@ -233,7 +258,11 @@ pub fn breakdown(
                 .alerts
                 .iter()
                 .filter(|a| period.contains(a.at))
-                .filter(|a| g.cycles.iter().any(|c| a.account.as_deref() == Some(&c.account.id)))
+                .filter(|a| {
+                    g.cycles
+                        .iter()
+                        .any(|c| a.account.as_deref() == Some(&c.account.id))
+                })
                 .cloned()
                 .collect();
             let card = compute(policy, &g, period, as_of, alerts);
@@ -248,7 +277,9 @@ fn rep_key(snapshot: &Snapshot, dim: Dimension, rep: Option<&str>, team: Option<
     let facts = rep.and_then(|r| snapshot.reps.get(r));
     let v = match dim {
         Dimension::Rep => rep.map(String::from),
-        Dimension::Team => facts.and_then(|f| f.team.clone()).or(team.map(String::from)),
+        Dimension::Team => facts
+            .and_then(|f| f.team.clone())
+            .or(team.map(String::from)),
         Dimension::Manager => facts.and_then(|f| f.manager.clone()),
         Dimension::Tier | Dimension::Channel => None,
     };
@@ -258,9 +289,11 @@ fn rep_key(snapshot: &Snapshot, dim: Dimension, rep: Option<&str>, team: Option<
 fn cycle_key(snapshot: &Snapshot, dim: Dimension, acc: &AccountRecord, c: &Cycle) -> String {
     match dim {
         Dimension::Tier => c.tier.clone().unwrap_or_else(|| NONE_KEY.into()),
-        Dimension::Channel => {
-            c.channel.clone().or(acc.channel.clone()).unwrap_or_else(|| NONE_KEY.into())
-        }
+        Dimension::Channel => c
+            .channel
+            .clone()
+            .or(acc.channel.clone())
+            .unwrap_or_else(|| NONE_KEY.into()),
         _ => {
             let rep = c.handoff_rep.as_deref().or(acc.owner.as_deref());
             rep_key(snapshot, dim, rep, c.handoff_team.as_deref())
@@ -274,8 +307,17 @@ fn opp_key(snapshot: &Snapshot, dim: Dimension, o: &OppRef) -> String {
         (Dimension::Tier, None) => NONE_KEY.into(),
         (Dimension::Channel, None) => o.account.channel.clone().unwrap_or_else(|| NONE_KEY.into()),
         _ => {
-            let rep = o.opp.rep.as_deref().or(o.cycle.and_then(|c| c.handoff_rep.as_deref()));
-            rep_key(snapshot, dim, rep, o.cycle.and_then(|c| c.handoff_team.as_deref()))
+            let rep = o
+                .opp
+                .rep
+                .as_deref()
+                .or(o.cycle.and_then(|c| c.handoff_rep.as_deref()));
+            rep_key(
+                snapshot,
+                dim,
+                rep,
+                o.cycle.and_then(|c| c.handoff_team.as_deref()),
+            )
         }
     }
 }
@@ -288,8 +330,11 @@ fn compute(
     alerts: Vec<Alert>,
 ) -> Scorecard {
     let funnel = funnel(policy, f, period, as_of);
-    let commitments =
-        policy.commitments.iter().map(|c| judge(policy, c, f, period, as_of, &funnel)).collect();
+    let commitments = policy
+        .commitments
+        .iter()
+        .map(|c| judge(policy, c, f, period, as_of, &funnel))
+        .collect();
     Scorecard {
         period: period.clone(),
         as_of,
@@ -402,8 +447,13 @@ fn judge(
         let scale = days / nominal_days(c.period);
         if (scale - 1.0).abs() > 0.05 {
             target.value = (c.target.value * scale).round();
-            note = Some(format!("target {} per {:?} scaled to the period", c.target, c.period)
-                .to_lowercase());
+            note = Some(
+                format!(
+                    "target {} per {:?} scaled to the period",
+                    c.target, c.period
+                )
+                .to_lowercase(),
+            );
         }
     }
     let status = match actual {
@@ -449,28 +499,55 @@ fn metric_value(
         MetricName::SalCount => count(fun.sal, "accounts"),
         MetricName::WonArr => {
             let none = f.opps.is_empty();
-            ((!none).then_some(fun.won_arr), fun.won, 0, false, "no opportunities in this data".into())
+            (
+                (!none).then_some(fun.won_arr),
+                fun.won,
+                0,
+                false,
+                "no opportunities in this data".into(),
+            )
         }
         MetricName::AcceptanceRate => {
             let n = fun.handoffs - fun.pending;
             let note = if fun.handoffs == 0 {
                 "no hand-offs in this period".to_string()
             } else {
-                format!("no accept or reject events for the {} hand-offs", fun.handoffs)
+                format!(
+                    "no accept or reject events for the {} hand-offs",
+                    fun.handoffs
+                )
             };
             (fun.conversions.acceptance, n, fun.pending, true, note)
         }
         MetricName::SalToSqo => {
             let note = "no SALs (accept events) in this period".to_string();
-            (fun.conversions.sal_to_sqo, fun.sal, fun.conversions.sal_to_sqo_pending, true, note)
+            (
+                fun.conversions.sal_to_sqo,
+                fun.sal,
+                fun.conversions.sal_to_sqo_pending,
+                true,
+                note,
+            )
         }
         MetricName::WinRate => {
             let n = fun.won + fun.lost;
-            (fun.conversions.win_rate, n, 0, true, "no opportunities closed in this period".into())
+            (
+                fun.conversions.win_rate,
+                n,
+                0,
+                true,
+                "no opportunities closed in this period".into(),
+            )
         }
         MetricName::InfluencedArrShare => {
             let i = influence(f, p);
-            (i.share, i.won_deals, 0, true, "no won ARR in this period".into())
+            (
+                i.share,
+                i.won_deals,
+                0,
+                true,
+                "no won ARR in this period".into(),
+            )
         }
         MetricName::RecycleRate => recycle(policy, f, p, as_of),
     }
@@ -480,7 +557,9 @@ fn recycle(policy: &Policy, f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Metr
     let window = policy.recycle_window;
     let (mut ok, mut missed, mut pending) = (0, 0, 0);
     for c in f.cycles.iter().map(|c| c.cycle) {
-        let Some(r) = c.rejected_at.filter(|r| p.contains(*r)) else { continue };
+        let Some(r) = c.rejected_at.filter(|r| p.contains(*r)) else {
+            continue;
+        };
         match c.nurture_at {
             Some(n) if n >= r && n - r <= window => ok += 1,
             _ if r + window > as_of => pending += 1,
@@ -524,7 +603,11 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    Some(if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
 }
 
 /// Nearest-rank percentile (`q` in 0..=1) of sorted or unsorted values.
@@ -540,21 +623,33 @@ pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
 fn first_touch(f: &Facts, p: &Period) -> FirstTouch {
     let mut secs = Vec::new();
     let mut untouched = 0;
-    for c in f.cycles.iter().map(|c| c.cycle).filter(|c| in_p(p, c.handoff_at)) {
+    for c in f
+        .cycles
+        .iter()
+        .map(|c| c.cycle)
+        .filter(|c| in_p(p, c.handoff_at))
+    {
         match c.first_touch_business_s {
             Some(s) => secs.push(s as f64),
             None => untouched += 1,
         }
     }
-    let edges = [(0.0, 3600.0, "under 1h"), (3600.0, 14_400.0, "1h to 4h"),
-        (14_400.0, 86_400.0, "4h to 24h"), (86_400.0, f64::INFINITY, "24h or more")];
+    let edges = [
+        (0.0, 3600.0, "under 1h"),
+        (3600.0, 14_400.0, "1h to 4h"),
+        (14_400.0, 86_400.0, "4h to 24h"),
+        (86_400.0, f64::INFINITY, "24h or more"),
+    ];
     let buckets = edges
         .iter()
         .map(|(lo, hi, label)| Bucket {
             label: (*label).into(),
             count: secs.iter().filter(|s| **s >= *lo && **s < *hi).count() as u32,
         })
-        .chain(std::iter::once(Bucket { label: "untouched".into(), count: untouched }))
+        .chain(std::iter::once(Bucket {
+            label: "untouched".into(),
+            count: untouched,
+        }))
         .collect();
     FirstTouch {
         n: secs.len() as u32,
@@ -585,7 +680,9 @@ fn velocity(f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Velocity {
     };
     let mut arr = Vec::new();
     for o in &f.opps {
-        let Some(won) = o.opp.won_at.filter(|w| p.contains(*w)) else { continue };
+        let Some(won) = o.opp.won_at.filter(|w| p.contains(*w)) else {
+            continue;
+        };
         v.won += 1;
         arr.push(o.opp.amount.unwrap_or(0.0));
         push(&mut sal, o.cycle.and_then(|c| c.accepted_at), won);
@@ -606,7 +703,11 @@ fn velocity(f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Velocity {
         .filter(|o| o.opp.opened_at < end)
         .filter(|o| !o.opp.won_at.or(o.opp.lost_at).is_some_and(|c| c < end))
         .count() as u32;
-    let lost = f.opps.iter().filter(|o| in_p(p, o.opp.lost_at) && o.opp.won_at.is_none()).count();
+    let lost = f
+        .opps
+        .iter()
+        .filter(|o| in_p(p, o.opp.lost_at) && o.opp.won_at.is_none())
+        .count();
     v.win_rate = share(v.won, v.won + lost as u32);
     v.arr_per_day = match (v.win_rate, v.avg_won_arr, v.avg_days_to_close) {
         (Some(w), Some(a), Some(d)) if d > 0.0 => Some(f64::from(v.open_sqos) * w * a / d),
@@ -632,11 +733,23 @@ fn influence(f: &Facts, p: &Period) -> Influence {
 
 fn rejection_reasons(f: &Facts, p: &Period) -> Vec<Bucket> {
     let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
-    for c in f.cycles.iter().map(|c| c.cycle).filter(|c| in_p(p, c.rejected_at)) {
-        *counts.entry(c.reject_reason.as_deref().unwrap_or("(no reason)")).or_default() += 1;
+    for c in f
+        .cycles
+        .iter()
+        .map(|c| c.cycle)
+        .filter(|c| in_p(p, c.rejected_at))
+    {
+        *counts
+            .entry(c.reject_reason.as_deref().unwrap_or("(no reason)"))
+            .or_default() += 1;
     }
-    let mut out: Vec<Bucket> =
-        counts.into_iter().map(|(k, v)| Bucket { label: k.into(), count: v }).collect();
+    let mut out: Vec<Bucket> = counts
+        .into_iter()
+        .map(|(k, v)| Bucket {
+            label: k.into(),
+            count: v,
+        })
+        .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
     out
 }

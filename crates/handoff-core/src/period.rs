@@ -36,16 +36,28 @@ impl Period {
             PeriodKind::Week => {
                 let start = d - Days::new(u64::from(d.weekday().num_days_from_monday()));
                 let iso = d.iso_week();
-                (start, start + Days::new(7), format!("{}-W{:02}", iso.year(), iso.week()))
+                (
+                    start,
+                    start + Days::new(7),
+                    format!("{}-W{:02}", iso.year(), iso.week()),
+                )
             }
             PeriodKind::Month => {
                 let start = first_of_month(d.year(), d.month());
-                (start, start + Months::new(1), format!("{}-{:02}", d.year(), d.month()))
+                (
+                    start,
+                    start + Months::new(1),
+                    format!("{}-{:02}", d.year(), d.month()),
+                )
             }
             PeriodKind::Quarter => {
                 let q = (d.month() - 1) / 3;
                 let start = first_of_month(d.year(), q * 3 + 1);
-                (start, start + Months::new(3), format!("{}Q{}", d.year(), q + 1))
+                (
+                    start,
+                    start + Months::new(3),
+                    format!("{}Q{}", d.year(), q + 1),
+                )
             }
         };
         Period::from_dates(label, start, end, tz)
@@ -70,7 +82,11 @@ impl Period {
     pub fn parse_month(text: &str, tz: Tz) -> Result<Period, String> {
         let d = NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
             .map_err(|_| format!("\"{text}\" is not a month; write e.g. 2018-03"))?;
-        Ok(Period::containing(PeriodKind::Month, local_midnight(d, tz), tz))
+        Ok(Period::containing(
+            PeriodKind::Month,
+            local_midnight(d, tz),
+            tz,
+        ))
     }
 
     /// Parses `2018-W10` (ISO week).
@@ -80,7 +96,11 @@ impl Period {
         let y: i32 = y.parse().map_err(|_| bad())?;
         let w: u32 = w.parse().map_err(|_| bad())?;
         let d = NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon).ok_or_else(bad)?;
-        Ok(Period::containing(PeriodKind::Week, local_midnight(d, tz), tz))
+        Ok(Period::containing(
+            PeriodKind::Week,
+            local_midnight(d, tz),
+            tz,
+        ))
     }
 
     /// Parses `2018Q1`.
@@ -94,7 +114,11 @@ impl Period {
             return Err(bad());
         }
         let d = first_of_month(y, (q - 1) * 3 + 1);
-        Ok(Period::containing(PeriodKind::Quarter, local_midnight(d, tz), tz))
+        Ok(Period::containing(
+            PeriodKind::Quarter,
+            local_midnight(d, tz),
+            tz,
+        ))
     }
 
     /// Parses `--from 2018-01-01 --to 2018-04-01` (end exclusive).
@@ -120,7 +144,9 @@ fn first_of_month(y: i32, m: u32) -> NaiveDate {
 /// The first instant of a local date (a later instant when midnight falls
 /// in a DST gap).
 pub fn local_midnight(d: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let mut naive = d.and_hms_opt(0, 0, 0).expect("midnight exists as a naive time");
+    let mut naive = d
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists as a naive time");
     // Walk forward in 15-minute steps out of a gap (zones with a midnight
     // transition, e.g. America/Sao_Paulo before 2019).
     for _ in 0..16 {
@@ -153,7 +179,10 @@ mod tests {
         // not exist; the first instant of the date is 01:00 -02:00 = 03:00Z.
         let tz: Tz = "America/Sao_Paulo".parse().unwrap();
         let d = NaiveDate::from_ymd_opt(2017, 10, 15).unwrap();
-        assert_eq!(local_midnight(d, tz).to_rfc3339(), "2017-10-15T03:00:00+00:00");
+        assert_eq!(
+            local_midnight(d, tz).to_rfc3339(),
+            "2017-10-15T03:00:00+00:00"
+        );
     }
 
     #[test]

@@ -114,7 +114,10 @@ pub fn evaluate(
     let tz = policy.org_calendar().tz();
     let end = engagements.partition_point(|e| e.at <= now);
     let seen = &engagements[..end];
-    policy.tiers.iter().find_map(|tier| evaluate_tier(tier, seen, floor, now, tz))
+    policy
+        .tiers
+        .iter()
+        .find_map(|tier| evaluate_tier(tier, seen, floor, now, tz))
 }
 
 fn evaluate_tier(
@@ -151,14 +154,22 @@ fn evaluate_tier(
     ids.dedup();
     Some(Qualification {
         tier: tier.name.clone(),
-        rule: if tier.mode == TierMode::Any { "any" } else { "all" }.into(),
+        rule: if tier.mode == TierMode::Any {
+            "any"
+        } else {
+            "all"
+        }
+        .into(),
         window_from,
         evidence: ids,
     })
 }
 
 /// The engagements matching a condition, when they satisfy it.
-fn satisfy<'a>(cond: &Condition, pool: &'a [EngagementRecord]) -> Option<Vec<&'a EngagementRecord>> {
+fn satisfy<'a>(
+    cond: &Condition,
+    pool: &'a [EngagementRecord],
+) -> Option<Vec<&'a EngagementRecord>> {
     let matches: Vec<&EngagementRecord> = pool.iter().filter(|e| matches(cond, e)).collect();
     if matches.len() < cond.count as usize {
         return None;
@@ -231,7 +242,9 @@ mod tests {
 
     fn eng(id: &str, at: &str, kind: &str, contact: Option<&str>) -> EngagementRecord {
         EngagementRecord {
-            at: DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc),
+            at: DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&Utc),
             event_id: id.into(),
             kind: kind.into(),
             asset: None,
@@ -287,21 +300,30 @@ mod tests {
     #[test]
     fn mid_tier_one_second_too_late_does_not() {
         let es = mid_history("2026-02-01T14:59:59Z");
-        assert_eq!(evaluate(&policy(), &es, None, at("2026-03-03T15:00:00Z")), None);
+        assert_eq!(
+            evaluate(&policy(), &es, None, at("2026-03-03T15:00:00Z")),
+            None
+        );
     }
 
     #[test]
     fn nine_whitepaper_minutes_are_not_enough() {
         let mut es = mid_history("2026-02-05T15:00:00Z");
         es[4].seconds = 3.0 * 60.0; // 6 + 3 = 9 minutes
-        assert_eq!(evaluate(&policy(), &es, None, at("2026-03-03T15:00:00Z")), None);
+        assert_eq!(
+            evaluate(&policy(), &es, None, at("2026-03-03T15:00:00Z")),
+            None
+        );
     }
 
     #[test]
     fn engagements_before_the_floor_do_not_count() {
         let es = vec![eng("d1", "2026-03-02T15:00:00Z", "demo_request", None)];
         let floor = Some(at("2026-03-05T00:00:00Z"));
-        assert_eq!(evaluate(&policy(), &es, floor, at("2026-03-06T00:00:00Z")), None);
+        assert_eq!(
+            evaluate(&policy(), &es, floor, at("2026-03-06T00:00:00Z")),
+            None
+        );
     }
 
     #[test]
@@ -313,7 +335,10 @@ mod tests {
             employees: Some(40),
             ..Default::default()
         };
-        assert_eq!(fits_icp(&p.icp, &facts).unwrap_err(), "40 employees outside the ICP range");
+        assert_eq!(
+            fits_icp(&p.icp, &facts).unwrap_err(),
+            "40 employees outside the ICP range"
+        );
         facts.employees = Some(50);
         assert_eq!(fits_icp(&p.icp, &facts), Ok(()));
         facts.industry = None;

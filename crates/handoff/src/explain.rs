@@ -52,7 +52,15 @@ fn when(t: DateTime<Utc>, tz: Tz) -> String {
 pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
     let mut out = String::new();
     let f = &a.facts;
-    let _ = writeln!(out, "Account {}{}", a.id, f.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "Account {}{}",
+        a.id,
+        f.name
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    );
     let firmo: Vec<String> = [
         f.industry.clone(),
         f.employees.map(|e| format!("{e} employees")),
@@ -75,8 +83,13 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
     if let Some(miss) = &a.icp_miss {
         let _ = writeln!(out, "  ICP: does not fit: {miss}");
     }
-    let _ = writeln!(out, "  {} engagements, {} cycles, {} opportunities\n",
-        a.engagements.len(), a.cycles.len(), a.opportunities.len());
+    let _ = writeln!(
+        out,
+        "  {} engagements, {} cycles, {} opportunities\n",
+        a.engagements.len(),
+        a.cycles.len(),
+        a.opportunities.len()
+    );
 
     for c in &a.cycles {
         cycle_story(&mut out, c, tz);
@@ -87,9 +100,17 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
             "Opportunity {}: opened {}{}{}{}",
             o.id,
             when(o.opened_at, tz),
-            o.won_at.map(|w| format!(", won {} ({:.0})", when(w, tz), o.amount.unwrap_or(0.0))).unwrap_or_default(),
-            o.lost_at.map(|l| format!(", lost {}", when(l, tz))).unwrap_or_default(),
-            if o.influenced { ", marketing-influenced" } else { "" }
+            o.won_at
+                .map(|w| format!(", won {} ({:.0})", when(w, tz), o.amount.unwrap_or(0.0)))
+                .unwrap_or_default(),
+            o.lost_at
+                .map(|l| format!(", lost {}", when(l, tz)))
+                .unwrap_or_default(),
+            if o.influenced {
+                ", marketing-influenced"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(out, "\nStage history");
@@ -101,13 +122,23 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
             h.from.map(|s| s.as_str()).unwrap_or("-"),
             h.to.as_str(),
             h.event_id,
-            h.reason.as_ref().map(|r| format!("  reason: {r}")).unwrap_or_default()
+            h.reason
+                .as_ref()
+                .map(|r| format!("  reason: {r}"))
+                .unwrap_or_default()
         );
     }
     if !alerts.is_empty() {
         let _ = writeln!(out, "\nAlerts");
         for al in alerts {
-            let _ = writeln!(out, "  {}  {}: {}  [{}]", when(al.at, tz), al.rule, al.message, al.evidence.join(", "));
+            let _ = writeln!(
+                out,
+                "  {}  {}: {}  [{}]",
+                when(al.at, tz),
+                al.rule,
+                al.message,
+                al.evidence.join(", ")
+            );
         }
     }
     if !a.warnings.is_empty() {
@@ -131,42 +162,88 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
             "MQA, tier {} (rule `{}`{}) from engagements [{}]",
             q.tier,
             q.rule,
-            q.window_from.map(|w| format!(", window from {}", when(w, tz))).unwrap_or_default(),
+            q.window_from
+                .map(|w| format!(", window from {}", when(w, tz)))
+                .unwrap_or_default(),
             q.evidence.join(", ")
         ),
         None => format!(
             "MQA asserted upstream{} [{}]",
-            c.tier.as_ref().map(|t| format!(", tier {t}")).unwrap_or_default(),
+            c.tier
+                .as_ref()
+                .map(|t| format!(", tier {t}"))
+                .unwrap_or_default(),
             c.mqa_event.as_deref().unwrap_or("-")
         ),
     };
     line(out, c.mqa_at, qual);
-    line(out, c.handoff_at, format!(
-        "handed off to {}{} [{}]",
-        c.handoff_rep.as_deref().unwrap_or("?"),
-        c.handoff_team.as_ref().map(|t| format!(" (team {t})")).unwrap_or_default(),
-        c.handoff_event.as_deref().unwrap_or("-")
-    ));
-    line(out, c.first_touch_at, format!(
-        "first touch by {} after {} business time",
-        c.first_touch_rep.as_deref().unwrap_or("?"),
-        hm(c.first_touch_business_s.map(|s| s as f64))
-    ));
-    line(out, c.accepted_at, format!("accepted (SAL) [{}]", c.accepted_event.as_deref().unwrap_or("-")));
-    line(out, c.rejected_at, format!(
-        "rejected: {} [{}]",
-        c.reject_reason.as_deref().unwrap_or("-"),
-        c.rejected_event.as_deref().unwrap_or("-")
-    ));
-    line(out, c.nurture_at, format!("returned to nurture [{}]", c.nurture_event.as_deref().unwrap_or("-")));
+    line(
+        out,
+        c.handoff_at,
+        format!(
+            "handed off to {}{} [{}]",
+            c.handoff_rep.as_deref().unwrap_or("?"),
+            c.handoff_team
+                .as_ref()
+                .map(|t| format!(" (team {t})"))
+                .unwrap_or_default(),
+            c.handoff_event.as_deref().unwrap_or("-")
+        ),
+    );
+    line(
+        out,
+        c.first_touch_at,
+        format!(
+            "first touch by {} after {} business time",
+            c.first_touch_rep.as_deref().unwrap_or("?"),
+            hm(c.first_touch_business_s.map(|s| s as f64))
+        ),
+    );
+    line(
+        out,
+        c.accepted_at,
+        format!(
+            "accepted (SAL) [{}]",
+            c.accepted_event.as_deref().unwrap_or("-")
+        ),
+    );
+    line(
+        out,
+        c.rejected_at,
+        format!(
+            "rejected: {} [{}]",
+            c.reject_reason.as_deref().unwrap_or("-"),
+            c.rejected_event.as_deref().unwrap_or("-")
+        ),
+    );
+    line(
+        out,
+        c.nurture_at,
+        format!(
+            "returned to nurture [{}]",
+            c.nurture_event.as_deref().unwrap_or("-")
+        ),
+    );
     line(out, c.disposition_at, "disposition recorded".into());
     line(out, c.sqo_at, "SQO".into());
-    line(out, c.won_at, format!("won, ARR {:.0}", c.won_amount.unwrap_or(0.0)));
+    line(
+        out,
+        c.won_at,
+        format!("won, ARR {:.0}", c.won_amount.unwrap_or(0.0)),
+    );
     line(out, c.lost_at, "lost".into());
-    let _ = writeln!(out, "  {} activities after hand-off ({} automated, not counted)",
-        c.activities.len(), c.automated);
+    let _ = writeln!(
+        out,
+        "  {} activities after hand-off ({} automated, not counted)",
+        c.activities.len(),
+        c.automated
+    );
     if c.owners.len() > 1 {
-        let owners: Vec<String> = c.owners.iter().map(|o| format!("{} from {}", o.rep, when(o.from, tz))).collect();
+        let owners: Vec<String> = c
+            .owners
+            .iter()
+            .map(|o| format!("{} from {}", o.rep, when(o.from, tz)))
+            .collect();
         let _ = writeln!(out, "  owners: {}", owners.join("; "));
     }
     for k in &c.clocks {
@@ -176,7 +253,9 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
 }
 
 fn clock_story(out: &mut String, k: &ClockRecord, tz: Tz) {
-    let basis = serde_json::to_value(k.time).ok().and_then(|v| v.as_str().map(String::from));
+    let basis = serde_json::to_value(k.time)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from));
     let _ = writeln!(
         out,
         "  clock {} ({}, {} time on calendar {}): started {} by [{}], deadline {}",
@@ -195,15 +274,22 @@ fn clock_story(out: &mut String, k: &ClockRecord, tz: Tz) {
             "met {} by [{}] after {elapsed}{}",
             k.stop_at.map(|t| when(t, tz)).unwrap_or_default(),
             k.stop_event.as_deref().unwrap_or("-"),
-            if k.kind == "cadence" { format!(", {} attempts", k.attempts) } else { String::new() }
+            if k.kind == "cadence" {
+                format!(", {} attempts", k.attempts)
+            } else {
+                String::new()
+            }
         ),
         ClockState::Breached => format!(
             "BREACHED at {} while held by {}{}",
             k.breach_at.map(|t| when(t, tz)).unwrap_or_default(),
             k.breach_owner.as_deref().unwrap_or("nobody"),
             k.stop_at
-                .map(|t| format!("; stopped late {} by [{}] after {elapsed}", when(t, tz),
-                    k.stop_event.as_deref().unwrap_or("-")))
+                .map(|t| format!(
+                    "; stopped late {} by [{}] after {elapsed}",
+                    when(t, tz),
+                    k.stop_event.as_deref().unwrap_or("-")
+                ))
                 .unwrap_or_default()
         ),
         ClockState::Cancelled => format!(
@@ -215,7 +301,11 @@ fn clock_story(out: &mut String, k: &ClockRecord, tz: Tz) {
     let _ = writeln!(out, "    {end}");
     if let (Some(owner), Some(own)) = (&k.owner, k.owner_elapsed_s) {
         if k.owner_elapsed_s != k.elapsed_s {
-            let _ = writeln!(out, "    {owner}'s own time since assignment: {}", hm(Some(own as f64)));
+            let _ = writeln!(
+                out,
+                "    {owner}'s own time since assignment: {}",
+                hm(Some(own as f64))
+            );
         }
     }
 }

@@ -55,7 +55,10 @@ pub fn load_policy(store: &Store, explicit: Option<&Path>) -> Result<(Policy, St
         }
         None => match store.policy_text()? {
             Some(text) => (text, "recorded in the store".to_string()),
-            None => (DEFAULT_POLICY.to_string(), "policies/default.toml".to_string()),
+            None => (
+                DEFAULT_POLICY.to_string(),
+                "policies/default.toml".to_string(),
+            ),
         },
     };
     let policy = parse_policy(&text, &origin)?;
@@ -76,7 +79,9 @@ pub fn rebuild_as_of(
 ) -> Result<RebuildSummary> {
     let text = match policy_text {
         Some(t) => t.to_string(),
-        None => store.policy_text()?.unwrap_or_else(|| DEFAULT_POLICY.to_string()),
+        None => store
+            .policy_text()?
+            .unwrap_or_else(|| DEFAULT_POLICY.to_string()),
     };
     let policy = parse_policy(&text, "for rebuild")?;
     let mut events = store.events_ordered().context("reading the event log")?;
@@ -93,7 +98,12 @@ pub fn rebuild_as_of(
     let snapshot = engine.finish(as_of);
     let summary = summarise(&snapshot);
     store_snapshot(store, &snapshot, &text, first, last)?;
-    info!(events = summary.events, accounts = summary.accounts, alerts = summary.alerts, "rebuilt");
+    info!(
+        events = summary.events,
+        accounts = summary.accounts,
+        alerts = summary.alerts,
+        "rebuilt"
+    );
     Ok(summary)
 }
 
@@ -133,8 +143,14 @@ fn store_snapshot(
         ("as_of", s.as_of.to_rfc3339()),
         ("events", s.events.to_string()),
         ("reps", serde_json::to_string(&s.reps)?),
-        ("first_event_at", first.map(|t| t.to_rfc3339()).unwrap_or_default()),
-        ("last_event_at", last.map(|t| t.to_rfc3339()).unwrap_or_default()),
+        (
+            "first_event_at",
+            first.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        ),
+        (
+            "last_event_at",
+            last.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        ),
     ];
     store.save_policy(policy_text)?;
     store.write_derived(&accounts, &alerts, &meta)
@@ -163,8 +179,17 @@ pub fn load_snapshot(store: &Store) -> Result<Snapshot> {
         Some(j) => serde_json::from_str(&j).context("reading reps from the store")?,
         None => Default::default(),
     };
-    let events = store.meta("events")?.and_then(|e| e.parse().ok()).unwrap_or(0);
-    Ok(Snapshot { as_of, events, accounts, alerts, reps })
+    let events = store
+        .meta("events")?
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    Ok(Snapshot {
+        as_of,
+        events,
+        accounts,
+        alerts,
+        reps,
+    })
 }
 
 /// Parses an `--as-of` value, defaulting to now.
@@ -172,7 +197,9 @@ pub fn parse_as_of(text: Option<&str>) -> Result<DateTime<Utc>> {
     match text {
         None => Ok(Utc::now()),
         Some(t) => Ok(DateTime::parse_from_rfc3339(t)
-            .with_context(|| format!("--as-of {t:?}: write an RFC 3339 instant, e.g. 2026-12-01T09:00:00Z"))?
+            .with_context(|| {
+                format!("--as-of {t:?}: write an RFC 3339 instant, e.g. 2026-12-01T09:00:00Z")
+            })?
             .with_timezone(&Utc)),
     }
 }

@@ -28,7 +28,14 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
     let snapshot = load_snapshot(&store)?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let period = choose_period(args, &policy, &store)?;
-    let text = render(&policy, &snapshot, &period, as_of, args.by.map(dimension), args.format)?;
+    let text = render(
+        &policy,
+        &snapshot,
+        &period,
+        as_of,
+        args.by.map(dimension),
+        args.format,
+    )?;
     print!("{text}");
     Ok(crate::cli::EXIT_OK)
 }
@@ -72,13 +79,23 @@ pub fn whole_history(store: &Store, tz: Tz) -> Result<Period> {
             .map(|t| t.with_timezone(&Utc)))
     };
     let (Some(first), Some(last)) = (read("first_event_at")?, read("last_event_at")?) else {
-        anyhow::bail!("the store holds no events; import some with `handoff import` or run `handoff demo`");
+        anyhow::bail!(
+            "the store holds no events; import some with `handoff import` or run `handoff demo`"
+        );
     };
     let a = Period::containing(handoff_core::policy::PeriodKind::Month, first, tz);
     let b = Period::containing(handoff_core::policy::PeriodKind::Month, last, tz);
-    let label = format!("{}..{}", a.from.with_timezone(&tz).date_naive(),
-        b.to.with_timezone(&tz).date_naive());
-    Ok(Period { label, from: a.from, to: b.to, time_zone: tz.name().to_string() })
+    let label = format!(
+        "{}..{}",
+        a.from.with_timezone(&tz).date_naive(),
+        b.to.with_timezone(&tz).date_naive()
+    );
+    Ok(Period {
+        label,
+        from: a.from,
+        to: b.to,
+        time_zone: tz.name().to_string(),
+    })
 }
 
 /// Renders the scorecard (and breakdown) in the chosen format.
@@ -113,7 +130,9 @@ fn to_json(
             .iter()
             .map(|(key, c)| {
                 let mut row = serde_json::to_value(c)?;
-                let obj = row.as_object_mut().context("scorecard serialises to an object")?;
+                let obj = row
+                    .as_object_mut()
+                    .context("scorecard serialises to an object")?;
                 obj.remove("period");
                 obj.remove("as_of");
                 obj.insert("key".into(), json!(key));
@@ -127,7 +146,8 @@ fn to_json(
 
 /// Formats a share as a percentage with one decimal.
 pub fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{:.1}%", x * 100.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Formats seconds as `1h 05m`.
@@ -142,7 +162,8 @@ pub fn hm(secs: Option<f64>) -> String {
 }
 
 fn num(v: Option<f64>, decimals: usize) -> String {
-    v.map(|x| format!("{x:.decimals$}")).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{x:.decimals$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn money(v: f64) -> String {
@@ -170,7 +191,10 @@ struct Table {
 
 impl Table {
     fn new(head: &[&str]) -> Table {
-        Table { head: head.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     fn push(&mut self, row: Vec<String>) {
@@ -228,9 +252,21 @@ fn status_text(s: Status) -> &'static str {
 }
 
 fn commitments_table(card: &Scorecard) -> Table {
-    let mut t = Table::new(&["commitment", "owner", "target", "actual", "n", "pending", "status"]);
+    let mut t = Table::new(&[
+        "commitment",
+        "owner",
+        "target",
+        "actual",
+        "n",
+        "pending",
+        "status",
+    ]);
     for c in &card.commitments {
-        let actual = if c.is_rate { pct(c.actual) } else { num(c.actual, 0) };
+        let actual = if c.is_rate {
+            pct(c.actual)
+        } else {
+            num(c.actual, 0)
+        };
         t.push(vec![
             c.id.clone(),
             c.owner.as_str().into(),
@@ -268,8 +304,13 @@ fn to_text(
     heading(&mut out, md, "Commitments");
     commitments_table(card).render(md, &mut out);
     for c in card.commitments.iter().filter(|c| c.note.is_some()) {
-        let _ = writeln!(out, "{}{}: {}", if md { "- " } else { "  " }, c.id,
-            c.note.as_deref().unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "{}{}: {}",
+            if md { "- " } else { "  " },
+            c.id,
+            c.note.as_deref().unwrap_or_default()
+        );
     }
     out.push('\n');
 
@@ -289,15 +330,35 @@ fn funnel_section(out: &mut String, md: bool, card: &Scorecard) {
     heading(out, md, "Funnel");
     let mut t = Table::new(&["stage", "count", "conversion"]);
     t.push(vec!["MQA".into(), f.mqa.to_string(), String::new()]);
-    t.push(vec!["hand-off".into(), f.handoffs.to_string(), format!("{} pending", f.pending)]);
-    t.push(vec!["SAL".into(), f.sal.to_string(), format!("acceptance {}", pct(c.acceptance))]);
-    t.push(vec!["rejected".into(), f.rejected.to_string(), String::new()]);
+    t.push(vec![
+        "hand-off".into(),
+        f.handoffs.to_string(),
+        format!("{} pending", f.pending),
+    ]);
+    t.push(vec![
+        "SAL".into(),
+        f.sal.to_string(),
+        format!("acceptance {}", pct(c.acceptance)),
+    ]);
+    t.push(vec![
+        "rejected".into(),
+        f.rejected.to_string(),
+        String::new(),
+    ]);
     t.push(vec![
         "SQO".into(),
         f.sqo.to_string(),
-        format!("SAL to SQO {} ({} pending)", pct(c.sal_to_sqo), c.sal_to_sqo_pending),
+        format!(
+            "SAL to SQO {} ({} pending)",
+            pct(c.sal_to_sqo),
+            c.sal_to_sqo_pending
+        ),
     ]);
-    t.push(vec!["won".into(), f.won.to_string(), format!("win rate {}", pct(c.win_rate))]);
+    t.push(vec![
+        "won".into(),
+        f.won.to_string(),
+        format!("win rate {}", pct(c.win_rate)),
+    ]);
     t.push(vec!["lost".into(), f.lost.to_string(), String::new()]);
     t.render(md, out);
     let _ = writeln!(
@@ -332,7 +393,11 @@ fn first_touch_section(out: &mut String, md: bool, card: &Scorecard) {
     let mut t = Table::new(&["time to first touch", "hand-offs", ""]);
     for b in &ft.buckets {
         let bar = "#".repeat((b.count as usize * 40).div_ceil(max as usize));
-        t.push(vec![b.label.clone(), b.count.to_string(), if md { String::new() } else { bar }]);
+        t.push(vec![
+            b.label.clone(),
+            b.count.to_string(),
+            if md { String::new() } else { bar },
+        ]);
     }
     t.render(md, out);
 }
@@ -343,13 +408,28 @@ fn velocity_section(out: &mut String, md: bool, card: &Scorecard, currency: &str
     heading(out, md, "Velocity and ARR");
     let mut t = Table::new(&["figure", "value"]);
     t.push(vec!["won deals".into(), v.won.to_string()]);
-    t.push(vec!["median days SAL to won".into(), num(v.median_days_sal_to_won, 1)]);
-    t.push(vec!["median days MQA to won".into(), num(v.median_days_mqa_to_won, 1)]);
-    t.push(vec!["median days SQO to won".into(), num(v.median_days_sqo_to_won, 1)]);
+    t.push(vec![
+        "median days SAL to won".into(),
+        num(v.median_days_sal_to_won, 1),
+    ]);
+    t.push(vec![
+        "median days MQA to won".into(),
+        num(v.median_days_mqa_to_won, 1),
+    ]);
+    t.push(vec![
+        "median days SQO to won".into(),
+        num(v.median_days_sqo_to_won, 1),
+    ]);
     t.push(vec!["open SQOs".into(), v.open_sqos.to_string()]);
     t.push(vec!["win rate".into(), pct(v.win_rate)]);
-    t.push(vec![format!("average won ARR ({currency})"), v.avg_won_arr.map(money).unwrap_or("-".into())]);
-    t.push(vec!["average days to close".into(), num(v.avg_days_to_close, 1)]);
+    t.push(vec![
+        format!("average won ARR ({currency})"),
+        v.avg_won_arr.map(money).unwrap_or("-".into()),
+    ]);
+    t.push(vec![
+        "average days to close".into(),
+        num(v.avg_days_to_close, 1),
+    ]);
     t.push(vec![
         format!("pipeline velocity ({currency}/day)"),
         v.arr_per_day.map(money).unwrap_or("-".into()),
@@ -357,8 +437,13 @@ fn velocity_section(out: &mut String, md: bool, card: &Scorecard, currency: &str
     t.push(vec![format!("won ARR ({currency})"), money(i.won_arr)]);
     t.push(vec![
         "marketing-influenced ARR".into(),
-        format!("{} ({} of won ARR, {} of {} deals)", money(i.influenced_arr), pct(i.share),
-            i.influenced_deals, i.won_deals),
+        format!(
+            "{} ({} of won ARR, {} of {} deals)",
+            money(i.influenced_arr),
+            pct(i.share),
+            i.influenced_deals,
+            i.won_deals
+        ),
     ]);
     t.render(md, out);
     if v.negative_durations > 0 {
@@ -390,7 +475,11 @@ fn alerts_section(out: &mut String, md: bool, card: &Scorecard) {
         );
     }
     if card.alerts.len() > SHOWN {
-        let _ = writeln!(out, "  ... and {} earlier (use --format json for all)", card.alerts.len() - SHOWN);
+        let _ = writeln!(
+            out,
+            "  ... and {} earlier (use --format json for all)",
+            card.alerts.len() - SHOWN
+        );
     }
     out.push('\n');
 }
@@ -402,15 +491,32 @@ fn breakdown_section(
     rows: &[(String, Scorecard)],
     currency: &str,
 ) {
-    let name = serde_json::to_value(by).ok().and_then(|v| v.as_str().map(String::from));
+    let name = serde_json::to_value(by)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from));
     heading(out, md, &format!("By {}", name.unwrap_or_default()));
-    let mut head = vec!["key", "MQA", "hand-offs", "SAL", "accept", "SQO", "won", "win rate"];
+    let mut head = vec![
+        "key",
+        "MQA",
+        "hand-offs",
+        "SAL",
+        "accept",
+        "SQO",
+        "won",
+        "win rate",
+    ];
     let arr_head = format!("won ARR ({currency})");
     head.push(&arr_head);
     head.push("med. days SQO to won");
-    let first_clock = rows.first().map(|(_, c)| c.commitments.clone()).unwrap_or_default();
-    let ids: Vec<String> =
-        first_clock.iter().filter(|c| c.is_rate).map(|c| c.id.clone()).collect();
+    let first_clock = rows
+        .first()
+        .map(|(_, c)| c.commitments.clone())
+        .unwrap_or_default();
+    let ids: Vec<String> = first_clock
+        .iter()
+        .filter(|c| c.is_rate)
+        .map(|c| c.id.clone())
+        .collect();
     let mut t = Table::new(&[head, ids.iter().map(String::as_str).collect()].concat());
     for (key, c) in rows {
         let f = &c.funnel;
@@ -427,7 +533,11 @@ fn breakdown_section(
             num(c.velocity.median_days_sqo_to_won, 1),
         ];
         for id in &ids {
-            let v = c.commitments.iter().find(|x| &x.id == id).and_then(|x| x.actual);
+            let v = c
+                .commitments
+                .iter()
+                .find(|x| &x.id == id)
+                .and_then(|x| x.actual);
             row.push(pct(v));
         }
         t.push(row);

@@ -12,9 +12,7 @@ use std::cmp::Reverse;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    AccountRecord, Alert, AlertKind, ClockRecord, ClockState, Effect, Engine, Timer,
-};
+use super::{AccountRecord, Alert, AlertKind, ClockRecord, ClockState, Effect, Engine, Timer};
 use crate::event::Event;
 use crate::policy::{AlertTrigger, ClockCalendar, ClockKind, Measure, TimeBasis, Trigger};
 
@@ -52,7 +50,9 @@ impl Engine<'_> {
         out: &mut Vec<Effect>,
     ) {
         let policy = self.policy;
-        let Some(acc) = self.accounts.get(id) else { return };
+        let Some(acc) = self.accounts.get(id) else {
+            return;
+        };
         let calendar_name = self.clock_calendar(acc);
         let calendar = &policy.calendars[&calendar_name];
         if trigger == Trigger::Handoff {
@@ -60,11 +60,17 @@ impl Engine<'_> {
                 c.handoff_calendar = Some(calendar_name.clone());
             }
         }
-        let Some(acc) = self.accounts.get_mut(id) else { return };
+        let Some(acc) = self.accounts.get_mut(id) else {
+            return;
+        };
         let owner = acc.owner.clone();
-        let Some(cycle) = acc.open_cycle_mut() else { return };
+        let Some(cycle) = acc.open_cycle_mut() else {
+            return;
+        };
         for commitment in &policy.commitments {
-            let Measure::Clock(spec) = &commitment.measure else { continue };
+            let Measure::Clock(spec) = &commitment.measure else {
+                continue;
+            };
             if spec.start != trigger || !spec.applies_to(cycle.tier.as_deref()) {
                 continue;
             }
@@ -117,18 +123,27 @@ impl Engine<'_> {
         out: &mut Vec<Effect>,
     ) {
         let policy = self.policy;
-        let Some(acc) = self.accounts.get_mut(id) else { return };
+        let Some(acc) = self.accounts.get_mut(id) else {
+            return;
+        };
         let owner = acc.owner.clone();
-        let Some(cycle) = acc.open_cycle_mut() else { return };
+        let Some(cycle) = acc.open_cycle_mut() else {
+            return;
+        };
         let owner_from = cycle.owners.last().map(|o| o.from);
         for clock in cycle.clocks.iter_mut() {
-            let Some(Measure::Clock(spec)) = policy.commitment(&clock.commitment).map(|c| &c.measure)
+            let Some(Measure::Clock(spec)) =
+                policy.commitment(&clock.commitment).map(|c| &c.measure)
             else {
                 continue;
             };
             let stops = match &spec.kind {
                 ClockKind::Deadline { stop } => stop.contains(&trigger),
-                ClockKind::Cadence { count, at_least, ends } => {
+                ClockKind::Cadence {
+                    count,
+                    at_least,
+                    ends,
+                } => {
                     let mut done = ends.contains(&trigger);
                     if *count == trigger && clock.state == ClockState::Open && at <= clock.deadline
                     {
@@ -179,9 +194,17 @@ impl Engine<'_> {
         out: &mut Vec<Effect>,
     ) {
         self.stop_clocks(id, trigger, ev, at, out);
-        let Some(acc) = self.accounts.get_mut(id) else { return };
-        let Some(cycle) = acc.open_cycle_mut() else { return };
-        for clock in cycle.clocks.iter_mut().filter(|c| c.state == ClockState::Open) {
+        let Some(acc) = self.accounts.get_mut(id) else {
+            return;
+        };
+        let Some(cycle) = acc.open_cycle_mut() else {
+            return;
+        };
+        for clock in cycle
+            .clocks
+            .iter_mut()
+            .filter(|c| c.state == ClockState::Open)
+        {
             clock.state = ClockState::Cancelled;
             clock.stop_at = Some(at);
             clock.stop_event = Some(ev.id.clone());
@@ -201,11 +224,17 @@ impl Engine<'_> {
 
     /// Judges one due clock: still open past its deadline means breached.
     pub(super) fn fire(&mut self, timer: Timer, out: &mut Vec<Effect>) {
-        let Some(acc) = self.accounts.get_mut(&timer.account) else { return };
+        let Some(acc) = self.accounts.get_mut(&timer.account) else {
+            return;
+        };
         let owner = acc.owner.clone();
-        let Some(cycle) = acc.cycles.get_mut(timer.cycle as usize - 1) else { return };
+        let Some(cycle) = acc.cycles.get_mut(timer.cycle as usize - 1) else {
+            return;
+        };
         let tier = cycle.tier.clone();
-        let Some(clock) = cycle.clocks.get_mut(timer.clock as usize) else { return };
+        let Some(clock) = cycle.clocks.get_mut(timer.clock as usize) else {
+            return;
+        };
         if clock.state != ClockState::Open || clock.deadline != timer.due {
             return;
         }
@@ -236,7 +265,13 @@ impl Engine<'_> {
         out: &mut Vec<Effect>,
     ) {
         for rule in &self.policy.alerts {
-            let AlertTrigger::Breach { commitment: c, tiers } = &rule.trigger else { continue };
+            let AlertTrigger::Breach {
+                commitment: c,
+                tiers,
+            } = &rule.trigger
+            else {
+                continue;
+            };
             if c != commitment {
                 continue;
             }
@@ -246,7 +281,10 @@ impl Engine<'_> {
                 }
             }
             let alert = Alert {
-                id: format!("{}:{}:{}:{}", rule.id, timer.account, timer.cycle, timer.clock),
+                id: format!(
+                    "{}:{}:{}:{}",
+                    rule.id, timer.account, timer.cycle, timer.clock
+                ),
                 rule: rule.id.clone(),
                 at,
                 kind: AlertKind::Breach,
@@ -262,7 +300,11 @@ impl Engine<'_> {
                     timer.account,
                     tier.as_deref().unwrap_or("none"),
                     owner.as_deref().unwrap_or("nobody"),
-                    if rule.reassign { ": reassign or follow up now" } else { "" }
+                    if rule.reassign {
+                        ": reassign or follow up now"
+                    } else {
+                        ""
+                    }
                 ),
                 metric: None,
                 evidence: vec![start_event.clone()],

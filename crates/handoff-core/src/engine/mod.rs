@@ -123,7 +123,9 @@ impl<'p> Engine<'p> {
             if timer.due >= t {
                 break;
             }
-            let Some(Reverse(timer)) = self.timers.pop() else { break };
+            let Some(Reverse(timer)) = self.timers.pop() else {
+                break;
+            };
             self.fire(timer, out);
         }
         if self.now.is_none_or(|n| n < t) {
@@ -182,7 +184,13 @@ impl<'p> Engine<'p> {
         self.accounts.get_mut(id).expect("account present")
     }
 
-    fn on_account(&mut self, ev: &Event, at: DateTime<Utc>, f: &AccountFacts, out: &mut Vec<Effect>) {
+    fn on_account(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        f: &AccountFacts,
+        out: &mut Vec<Effect>,
+    ) {
         let acc = self.ensure(&f.account);
         merge_facts(&mut acc.facts, f);
         // New firmographics may make an engaged account fit the ICP.
@@ -203,9 +211,11 @@ impl<'p> Engine<'p> {
     fn resolve_account(&mut self, account: Option<&str>, contact: Option<&str>) -> String {
         match (account, contact) {
             (Some(a), _) => a.to_string(),
-            (None, Some(c)) => {
-                self.contacts.get(c).cloned().unwrap_or_else(|| lone_lead(c))
-            }
+            (None, Some(c)) => self
+                .contacts
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| lone_lead(c)),
             (None, None) => String::from("(unknown)"),
         }
     }
@@ -241,7 +251,9 @@ impl<'p> Engine<'p> {
     /// and reaches a tier.
     fn try_qualify(&mut self, id: &str, ev: &Event, at: DateTime<Utc>, out: &mut Vec<Effect>) {
         let policy = self.policy;
-        let Some(acc) = self.accounts.get_mut(id) else { return };
+        let Some(acc) = self.accounts.get_mut(id) else {
+            return;
+        };
         if !acc.is_qualifiable() || acc.engagements.is_empty() {
             return;
         }
@@ -250,7 +262,9 @@ impl<'p> Engine<'p> {
             return;
         }
         acc.icp_miss = None;
-        let Some(q) = qualify::evaluate(policy, &acc.engagements, acc.floor, at) else { return };
+        let Some(q) = qualify::evaluate(policy, &acc.engagements, acc.floor, at) else {
+            return;
+        };
         let channel = first_channel(&acc.engagements, &q);
         self.start_cycle_at_mqa(id, ev, at, Some(q), channel, None, out);
     }
@@ -296,12 +310,18 @@ impl<'p> Engine<'p> {
                         at.format("%Y-%m-%d")
                     ),
                 });
-                out.push(Effect::Warning { account: id.to_string(), event_id: ev.id.clone() });
+                out.push(Effect::Warning {
+                    account: id.to_string(),
+                    event_id: ev.id.clone(),
+                });
             }
         }
         acc.cycles.push(cycle);
         if let Some(q) = q {
-            out.push(Effect::Qualified { account: id.to_string(), qualification: q });
+            out.push(Effect::Qualified {
+                account: id.to_string(),
+                qualification: q,
+            });
         }
         self.move_stage(id, ev, at, Stage::Mqa, None, out);
         self.start_clocks(id, Trigger::Mqa, ev, at, out);
@@ -327,13 +347,28 @@ impl<'p> Engine<'p> {
             (true, None) => Some(format!("{} event {}", ev.type_name(), ev.id)),
             (false, None) => None,
         };
-        let change = StageChange { at, from, to, event_id: ev.id.clone(), reason };
+        let change = StageChange {
+            at,
+            from,
+            to,
+            event_id: ev.id.clone(),
+            reason,
+        };
         acc.history.push(change.clone());
         acc.stage = Some(to);
-        out.push(Effect::StageChanged { account: id.to_string(), change });
+        out.push(Effect::StageChanged {
+            account: id.to_string(),
+            change,
+        });
     }
 
-    fn on_stage(&mut self, ev: &Event, at: DateTime<Utc>, s: &StageAssertion, out: &mut Vec<Effect>) {
+    fn on_stage(
+        &mut self,
+        ev: &Event,
+        at: DateTime<Utc>,
+        s: &StageAssertion,
+        out: &mut Vec<Effect>,
+    ) {
         let id = s.account.clone();
         match s.stage {
             Stage::Mqa => self.assert_mqa(&id, ev, at, s, out),
@@ -383,7 +418,10 @@ impl<'p> Engine<'p> {
                 c.campaign = s.campaign.clone();
                 return;
             }
-            let msg = format!("MQA asserted while the account is in cycle {}; ignored", c.number);
+            let msg = format!(
+                "MQA asserted while the account is in cycle {}; ignored",
+                c.number
+            );
             return self.warn(id, ev, at, &msg, out);
         }
         let channel = (s.channel.clone(), s.campaign.clone());
@@ -413,7 +451,9 @@ impl<'p> Engine<'p> {
             let number = acc.cycles.len() as u32 + 1;
             acc.cycles.push(Cycle::new(number, at));
         }
-        let cycle = acc.open_cycle_mut().expect("an open cycle exists or was just pushed");
+        let cycle = acc
+            .open_cycle_mut()
+            .expect("an open cycle exists or was just pushed");
         cycle.handoff_at = Some(at);
         cycle.handoff_event = Some(ev.id.clone());
         cycle.handoff_rep = Some(rep.to_string());
@@ -421,7 +461,11 @@ impl<'p> Engine<'p> {
         if let Some(t) = tier {
             cycle.tier = Some(t.to_string());
         }
-        cycle.owners.push(OwnerStretch { rep: rep.to_string(), from: at, to: None });
+        cycle.owners.push(OwnerStretch {
+            rep: rep.to_string(),
+            from: at,
+            to: None,
+        });
         acc.owner = Some(rep.to_string());
         self.move_stage(id, ev, at, Stage::HandedOff, None, out);
         self.start_clocks(id, Trigger::Handoff, ev, at, out);
@@ -441,7 +485,11 @@ impl<'p> Engine<'p> {
             if let Some(last) = c.owners.last_mut() {
                 last.to.get_or_insert(at);
             }
-            c.owners.push(OwnerStretch { rep: rep.to_string(), from: at, to: None });
+            c.owners.push(OwnerStretch {
+                rep: rep.to_string(),
+                from: at,
+                to: None,
+            });
         }
         self.stop_clocks(id, Trigger::Reassign, ev, at, out);
     }
@@ -452,9 +500,17 @@ impl<'p> Engine<'p> {
             let number = acc.cycles.len() as u32 + 1;
             acc.cycles.push(Cycle::new(number, at));
         }
-        let c = acc.open_cycle_mut().expect("an open cycle exists or was just pushed");
+        let c = acc
+            .open_cycle_mut()
+            .expect("an open cycle exists or was just pushed");
         if c.accepted_at.is_some() {
-            return self.warn(id, ev, at, "accepted twice in one cycle; the first counts", out);
+            return self.warn(
+                id,
+                ev,
+                at,
+                "accepted twice in one cycle; the first counts",
+                out,
+            );
         }
         c.accepted_at = Some(at);
         c.accepted_event = Some(ev.id.clone());
@@ -508,7 +564,9 @@ impl<'p> Engine<'p> {
                 c.nurture_event = Some(ev.id.clone());
             }
         }
-        let reason = reason.map(String::from).or_else(|| Some("returned to nurture".into()));
+        let reason = reason
+            .map(String::from)
+            .or_else(|| Some("returned to nurture".into()));
         self.move_stage(id, ev, at, Stage::Nurture, reason, out);
         if open {
             self.end_cycle(id, Trigger::Nurture, ev, at, out);
@@ -534,7 +592,10 @@ impl<'p> Engine<'p> {
         if c.first_touch_at.is_none() {
             c.first_touch_at = Some(at);
             c.first_touch_rep = a.rep.clone();
-            let cal = c.handoff_calendar.as_deref().and_then(|n| calendars.calendars.get(n));
+            let cal = c
+                .handoff_calendar
+                .as_deref()
+                .and_then(|n| calendars.calendars.get(n));
             if let (Some(h), Some(cal)) = (c.handoff_at, cal) {
                 c.first_touch_business_s = Some(cal.business_seconds_between(h, at));
             }
@@ -619,8 +680,15 @@ impl<'p> Engine<'p> {
 
     fn warn(&mut self, id: &str, ev: &Event, at: DateTime<Utc>, msg: &str, out: &mut Vec<Effect>) {
         let acc = self.ensure(id);
-        acc.warnings.push(DataWarning { at, event_id: ev.id.clone(), message: msg.to_string() });
-        out.push(Effect::Warning { account: id.to_string(), event_id: ev.id.clone() });
+        acc.warnings.push(DataWarning {
+            at,
+            event_id: ev.id.clone(),
+            message: msg.to_string(),
+        });
+        out.push(Effect::Warning {
+            account: id.to_string(),
+            event_id: ev.id.clone(),
+        });
     }
 
     /// Counts a decision towards acceptance-rate alert rules, raising an
@@ -636,7 +704,13 @@ impl<'p> Engine<'p> {
     ) {
         let tz = self.policy.org_calendar().tz();
         for (idx, rule) in self.policy.alerts.iter().enumerate() {
-            let AlertTrigger::Metric { metric, threshold, below, period, min_sample } = rule.trigger
+            let AlertTrigger::Metric {
+                metric,
+                threshold,
+                below,
+                period,
+                min_sample,
+            } = rule.trigger
             else {
                 continue;
             };
@@ -652,7 +726,11 @@ impl<'p> Engine<'p> {
             }
             let (accepted, n) = (w.accepted, w.accepted + w.rejected);
             let rate = f64::from(accepted) / f64::from(n);
-            let crossed = if below { rate < threshold } else { rate > threshold };
+            let crossed = if below {
+                rate < threshold
+            } else {
+                rate > threshold
+            };
             if n < min_sample {
                 continue;
             }
@@ -685,7 +763,11 @@ impl<'p> Engine<'p> {
                     if below { "under" } else { "over" },
                     threshold * 100.0
                 ),
-                metric: Some(MetricReading { value: rate, n, period: p.label.clone() }),
+                metric: Some(MetricReading {
+                    value: rate,
+                    n,
+                    period: p.label.clone(),
+                }),
                 evidence: vec![ev.id.clone()],
             };
             out.push(Effect::Alert(alert.clone()));
@@ -701,11 +783,16 @@ impl<'p> Engine<'p> {
                 let who = match role.as_str() {
                     "owner" | "rep" => owner.map(String::from),
                     "sales_manager" => self.manager_of(owner),
-                    other => self.reps.values().find(|r| r.role.as_deref() == Some(other)).map(
-                        |r| r.rep.clone(),
-                    ),
+                    other => self
+                        .reps
+                        .values()
+                        .find(|r| r.role.as_deref() == Some(other))
+                        .map(|r| r.rep.clone()),
                 };
-                Recipient { role: role.clone(), who }
+                Recipient {
+                    role: role.clone(),
+                    who,
+                }
             })
             .collect()
     }

@@ -63,7 +63,10 @@ impl AccountRecord {
     pub fn new(id: &str) -> AccountRecord {
         AccountRecord {
             id: id.to_string(),
-            facts: AccountFacts { account: id.to_string(), ..Default::default() },
+            facts: AccountFacts {
+                account: id.to_string(),
+                ..Default::default()
+            },
             stage: None,
             owner: None,
             channel: None,
@@ -92,15 +95,17 @@ impl AccountRecord {
 
     /// Whether a qualification may start a new cycle now.
     pub fn is_qualifiable(&self) -> bool {
-        self.open_cycle().is_none()
-            && !matches!(self.stage, Some(Stage::Won) | Some(Stage::Sqo))
+        self.open_cycle().is_none() && !matches!(self.stage, Some(Stage::Won) | Some(Stage::Sqo))
     }
 
     /// Whether a marketing touch lies within `lookback` before `at`.
     pub fn was_influenced(&self, at: DateTime<Utc>, lookback: Duration) -> bool {
         let from = at - lookback;
         self.engagements.iter().any(|e| e.at >= from && e.at <= at)
-            || self.marketing_touches.iter().any(|t| *t >= from && *t <= at)
+            || self
+                .marketing_touches
+                .iter()
+                .any(|t| *t >= from && *t <= at)
     }
 }
 
@@ -156,7 +161,11 @@ pub struct Cycle {
 impl Cycle {
     /// A cycle starting at `at`.
     pub fn new(number: u32, at: DateTime<Utc>) -> Cycle {
-        Cycle { number, started_at: Some(at), ..Default::default() }
+        Cycle {
+            number,
+            started_at: Some(at),
+            ..Default::default()
+        }
     }
 
     /// Carries an opportunity's milestones into the cycle summary.
@@ -333,11 +342,34 @@ pub struct Alert {
 /// A change the engine made, for adapters that act on changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    StageChanged { account: String, change: StageChange },
-    Qualified { account: String, qualification: Qualification },
-    ClockStarted { account: String, commitment: String, deadline: DateTime<Utc> },
-    ClockEnded { account: String, commitment: String, state: ClockState, at: DateTime<Utc> },
-    Breach { account: String, commitment: String, at: DateTime<Utc>, owner: Option<String> },
+    StageChanged {
+        account: String,
+        change: StageChange,
+    },
+    Qualified {
+        account: String,
+        qualification: Qualification,
+    },
+    ClockStarted {
+        account: String,
+        commitment: String,
+        deadline: DateTime<Utc>,
+    },
+    ClockEnded {
+        account: String,
+        commitment: String,
+        state: ClockState,
+        at: DateTime<Utc>,
+    },
+    Breach {
+        account: String,
+        commitment: String,
+        at: DateTime<Utc>,
+        owner: Option<String>,
+    },
     Alert(Alert),
-    Warning { account: String, event_id: String },
+    Warning {
+        account: String,
+        event_id: String,
+    },
 }

@@ -26,14 +26,22 @@ fn ev(v: serde_json::Value) -> Event {
 
 fn base(account: &str) -> Vec<Event> {
     vec![
-        ev(json!({"id":"rep-m1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"m1",
-            "team":"east","role":"sales_manager"})),
-        ev(json!({"id":"rep-r1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r1",
-            "team":"east","manager":"m1"})),
-        ev(json!({"id":"rep-r2","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r2",
-            "team":"east","manager":"m1"})),
-        ev(json!({"id":format!("acc-{account}"),"type":"account","at":"2026-02-01T00:00:00Z",
-            "account":account,"industry":"Software","employees":200})),
+        ev(
+            json!({"id":"rep-m1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"m1",
+            "team":"east","role":"sales_manager"}),
+        ),
+        ev(
+            json!({"id":"rep-r1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r1",
+            "team":"east","manager":"m1"}),
+        ),
+        ev(
+            json!({"id":"rep-r2","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r2",
+            "team":"east","manager":"m1"}),
+        ),
+        ev(
+            json!({"id":format!("acc-{account}"),"type":"account","at":"2026-02-01T00:00:00Z",
+            "account":account,"industry":"Software","employees":200}),
+        ),
     ]
 }
 
@@ -52,24 +60,34 @@ fn run(policy: &Policy, mut events: Vec<Event>, as_of: &str) -> Snapshot {
 /// 09:00-11:00 Tuesday (2h): deadline Tuesday 11:00 EST = 16:00Z.
 fn high_intent_handoff(account: &str) -> Vec<Event> {
     let mut es = base(account);
-    es.push(ev(json!({"id":"d1","type":"engagement","at":"2026-03-02T14:00:00Z",
-        "account":account,"kind":"demo_request","channel":"paid_search"})));
-    es.push(ev(json!({"id":"h1","type":"handoff","at":"2026-03-02T20:00:00Z",
-        "account":account,"rep":"r1"})));
+    es.push(ev(
+        json!({"id":"d1","type":"engagement","at":"2026-03-02T14:00:00Z",
+        "account":account,"kind":"demo_request","channel":"paid_search"}),
+    ));
+    es.push(ev(
+        json!({"id":"h1","type":"handoff","at":"2026-03-02T20:00:00Z",
+        "account":account,"rep":"r1"}),
+    ));
     es
 }
 
 fn first_clock<'a>(s: &'a Snapshot, account: &str, commitment: &str) -> &'a ClockRecord {
     let a = s.accounts.iter().find(|a| a.id == account).unwrap();
-    a.cycles[0].clocks.iter().find(|c| c.commitment == commitment).unwrap()
+    a.cycles[0]
+        .clocks
+        .iter()
+        .find(|c| c.commitment == commitment)
+        .unwrap()
 }
 
 #[test]
 fn touch_before_deadline_meets_first_touch() {
     let mut es = high_intent_handoff("acme");
     // Tuesday 10:30 EST = 15:30Z: 2h Monday + 1.5h Tuesday = 12,600 s.
-    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T15:30:00Z",
-        "account":"acme","rep":"r1","kind":"call"})));
+    es.push(ev(
+        json!({"id":"a1","type":"activity","at":"2026-03-03T15:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"}),
+    ));
     let p = policy();
     let s = run(&p, es, "2026-03-10T00:00:00Z");
     let acc = &s.accounts[0];
@@ -87,18 +105,25 @@ fn touch_before_deadline_meets_first_touch() {
 #[test]
 fn touch_at_exactly_the_deadline_meets() {
     let mut es = high_intent_handoff("acme");
-    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T16:00:00Z",
-        "account":"acme","rep":"r1","kind":"call"})));
+    es.push(ev(
+        json!({"id":"a1","type":"activity","at":"2026-03-03T16:00:00Z",
+        "account":"acme","rep":"r1","kind":"call"}),
+    ));
     let s = run(&policy(), es, "2026-03-10T00:00:00Z");
-    assert_eq!(first_clock(&s, "acme", "first-touch").state, ClockState::Met);
+    assert_eq!(
+        first_clock(&s, "acme", "first-touch").state,
+        ClockState::Met
+    );
 }
 
 #[test]
 fn untouched_high_intent_breaches_and_alerts_the_manager() {
     let mut es = high_intent_handoff("acme");
     // 11:30 EST, half an hour late.
-    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T16:30:00Z",
-        "account":"acme","rep":"r1","kind":"call"})));
+    es.push(ev(
+        json!({"id":"a1","type":"activity","at":"2026-03-03T16:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"}),
+    ));
     let s = run(&policy(), es, "2026-03-10T00:00:00Z");
     let k = first_clock(&s, "acme", "first-touch");
     assert_eq!(k.state, ClockState::Breached);
@@ -106,22 +131,36 @@ fn untouched_high_intent_breaches_and_alerts_the_manager() {
     assert_eq!(k.breach_owner.as_deref(), Some("r1"));
     // The late touch is still recorded: 4.5 business hours.
     assert_eq!(k.elapsed_s, Some(16_200));
-    let breach_alerts: Vec<&Alert> =
-        s.alerts.iter().filter(|a| a.rule == "high-intent-untouched").collect();
+    let breach_alerts: Vec<&Alert> = s
+        .alerts
+        .iter()
+        .filter(|a| a.rule == "high-intent-untouched")
+        .collect();
     assert_eq!(breach_alerts.len(), 1);
     let a = breach_alerts[0];
     assert_eq!(a.at, at("2026-03-03T16:00:00Z"));
     assert!(a.reassign);
-    assert_eq!(a.recipients, vec![Recipient { role: "sales_manager".into(), who: Some("m1".into()) }]);
+    assert_eq!(
+        a.recipients,
+        vec![Recipient {
+            role: "sales_manager".into(),
+            who: Some("m1".into())
+        }]
+    );
 }
 
 #[test]
 fn automated_email_is_not_a_touch() {
     let mut es = high_intent_handoff("acme");
-    es.push(ev(json!({"id":"auto","type":"activity","at":"2026-03-02T20:01:00Z",
-        "account":"acme","rep":"r1","kind":"email","automated":true})));
+    es.push(ev(
+        json!({"id":"auto","type":"activity","at":"2026-03-02T20:01:00Z",
+        "account":"acme","rep":"r1","kind":"email","automated":true}),
+    ));
     let s = run(&policy(), es, "2026-03-10T00:00:00Z");
-    assert_eq!(first_clock(&s, "acme", "first-touch").state, ClockState::Breached);
+    assert_eq!(
+        first_clock(&s, "acme", "first-touch").state,
+        ClockState::Breached
+    );
     assert_eq!(s.accounts[0].cycles[0].automated, 1);
 }
 
@@ -129,13 +168,21 @@ fn automated_email_is_not_a_touch() {
 fn reassignment_keeps_the_clock_and_the_breach_goes_to_the_new_owner() {
     let mut es = high_intent_handoff("acme");
     // Reassigned Tuesday 09:30 EST (14:30Z); r2 calls at 12:00 EST (17:00Z).
-    es.push(ev(json!({"id":"re1","type":"reassign","at":"2026-03-03T14:30:00Z",
-        "account":"acme","rep":"r2"})));
-    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T17:00:00Z",
-        "account":"acme","rep":"r2","kind":"call"})));
+    es.push(ev(
+        json!({"id":"re1","type":"reassign","at":"2026-03-03T14:30:00Z",
+        "account":"acme","rep":"r2"}),
+    ));
+    es.push(ev(
+        json!({"id":"a1","type":"activity","at":"2026-03-03T17:00:00Z",
+        "account":"acme","rep":"r2","kind":"call"}),
+    ));
     let s = run(&policy(), es, "2026-03-10T00:00:00Z");
     let k = first_clock(&s, "acme", "first-touch");
-    assert_eq!(k.deadline, at("2026-03-03T16:00:00Z"), "deadline not restarted");
+    assert_eq!(
+        k.deadline,
+        at("2026-03-03T16:00:00Z"),
+        "deadline not restarted"
+    );
     assert_eq!(k.state, ClockState::Breached);
     assert_eq!(k.breach_owner.as_deref(), Some("r2"));
     // Whole wait: Mon 15-17 (2h) + Tue 09-12 (3h) = 18,000 s; r2's own
@@ -147,22 +194,33 @@ fn reassignment_keeps_the_clock_and_the_breach_goes_to_the_new_owner() {
 #[test]
 fn rejected_then_qualified_again_starts_a_second_cycle() {
     let mut es = high_intent_handoff("acme");
-    es.push(ev(json!({"id":"rj","type":"rejected","at":"2026-03-03T15:00:00Z",
-        "account":"acme","reason":"no budget"})));
+    es.push(ev(
+        json!({"id":"rj","type":"rejected","at":"2026-03-03T15:00:00Z",
+        "account":"acme","reason":"no budget"}),
+    ));
     // Engagement before nurture (after rejection) cannot requalify: the floor
     // is the rejection, and the demo request lies before it.
-    es.push(ev(json!({"id":"n1","type":"nurture","at":"2026-03-03T18:00:00Z","account":"acme"})));
-    es.push(ev(json!({"id":"cs","type":"engagement","at":"2026-03-20T15:00:00Z",
-        "account":"acme","kind":"case_study_view"})));
-    es.push(ev(json!({"id":"pp","type":"engagement","at":"2026-04-01T15:00:00Z",
-        "account":"acme","kind":"pricing_page_view","channel":"email"})));
+    es.push(ev(
+        json!({"id":"n1","type":"nurture","at":"2026-03-03T18:00:00Z","account":"acme"}),
+    ));
+    es.push(ev(
+        json!({"id":"cs","type":"engagement","at":"2026-03-20T15:00:00Z",
+        "account":"acme","kind":"case_study_view"}),
+    ));
+    es.push(ev(
+        json!({"id":"pp","type":"engagement","at":"2026-04-01T15:00:00Z",
+        "account":"acme","kind":"pricing_page_view","channel":"email"}),
+    ));
     let p = policy();
     let s = run(&p, es, "2026-05-01T00:00:00Z");
     let a = &s.accounts[0];
     assert_eq!(a.cycles.len(), 2);
     assert_eq!(a.cycles[0].nurture_at, Some(at("2026-03-03T18:00:00Z")));
     assert_eq!(a.cycles[1].mqa_at, Some(at("2026-04-01T15:00:00Z")));
-    assert_eq!(a.cycles[1].qualification.as_ref().unwrap().evidence, vec!["pp"]);
+    assert_eq!(
+        a.cycles[1].qualification.as_ref().unwrap().evidence,
+        vec!["pp"]
+    );
     // The open first-touch clock was cancelled by the rejection.
     assert_eq!(a.cycles[0].clocks[0].state, ClockState::Cancelled);
     let rejected_to_nurture = a.history.iter().find(|h| h.to == Stage::Nurture).unwrap();
@@ -191,8 +249,10 @@ fn seven_attempts_meet_the_cadence_and_six_breach_at_window_end() {
     seven.retain(|e| !e.id.starts_with("rep-") && !e.id.starts_with("acc-"));
     let mut es = six;
     es.extend(seven);
-    es.push(ev(json!({"id":"acc-a7","type":"account","at":"2026-02-01T00:00:00Z",
-        "account":"a7","industry":"Software","employees":200})));
+    es.push(ev(
+        json!({"id":"acc-a7","type":"account","at":"2026-02-01T00:00:00Z",
+        "account":"a7","industry":"Software","employees":200}),
+    ));
     let s = run(&policy(), dedupe_ids(es), "2026-04-01T00:00:00Z");
     let k7 = first_clock(&s, "a7", "attempts");
     assert_eq!((k7.state, k7.attempts), (ClockState::Met, 7));
@@ -221,10 +281,14 @@ fn dedupe_ids(es: Vec<Event>) -> Vec<Event> {
 #[test]
 fn disposition_clock_is_48_calendar_hours_from_acceptance() {
     let mut es = high_intent_handoff("acme");
-    es.push(ev(json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"})));
+    es.push(ev(
+        json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"}),
+    ));
     // 47 hours later.
-    es.push(ev(json!({"id":"disp","type":"disposition","at":"2026-03-04T20:00:00Z",
-        "account":"acme","status":"working","next_step":"discovery call"})));
+    es.push(ev(
+        json!({"id":"disp","type":"disposition","at":"2026-03-04T20:00:00Z",
+        "account":"acme","status":"working","next_step":"discovery call"}),
+    ));
     let s = run(&policy(), es, "2026-03-10T00:00:00Z");
     let k = first_clock(&s, "acme", "disposition");
     assert_eq!(k.deadline, at("2026-03-04T21:00:00Z"));
@@ -234,9 +298,13 @@ fn disposition_clock_is_48_calendar_hours_from_acceptance() {
 #[test]
 fn arrival_order_does_not_change_the_result() {
     let mut es = high_intent_handoff("acme");
-    es.push(ev(json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"})));
-    es.push(ev(json!({"id":"a1","type":"activity","at":"2026-03-03T15:30:00Z",
-        "account":"acme","rep":"r1","kind":"call"})));
+    es.push(ev(
+        json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"}),
+    ));
+    es.push(ev(
+        json!({"id":"a1","type":"activity","at":"2026-03-03T15:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"}),
+    ));
     let p = policy();
     let forward = run(&p, es.clone(), "2026-03-10T00:00:00Z");
     es.reverse();
@@ -249,13 +317,17 @@ fn arrival_order_does_not_change_the_result() {
 
 #[test]
 fn acceptance_alert_is_raised_once_on_crossing() {
-    let text = include_str!("../../../../policies/default.toml").replace("min_sample = 20", "min_sample = 4");
+    let text = include_str!("../../../../policies/default.toml")
+        .replace("min_sample = 20", "min_sample = 4");
     let p = Policy::from_toml(&text).unwrap();
     let mut es = Vec::new();
     // Five accounts handed off in March; decisions: accept, reject, reject,
     // accept, reject. After the 4th decision: 2 of 4 = 50% < 75%: raised.
     // After the 5th: 2 of 5 = 40%, still under: not raised again.
-    for (i, decision) in ["accepted", "rejected", "rejected", "accepted", "rejected"].iter().enumerate() {
+    for (i, decision) in ["accepted", "rejected", "rejected", "accepted", "rejected"]
+        .iter()
+        .enumerate()
+    {
         let id = format!("c{i}");
         es.extend(base(&id).into_iter().map(|mut e| {
             if e.id.starts_with("rep-") {
@@ -263,8 +335,10 @@ fn acceptance_alert_is_raised_once_on_crossing() {
             }
             e
         }));
-        es.push(ev(json!({"id":format!("h{i}"),"type":"handoff","at":"2026-03-02T15:00:00Z",
-            "account":id,"rep":"r1"})));
+        es.push(ev(
+            json!({"id":format!("h{i}"),"type":"handoff","at":"2026-03-02T15:00:00Z",
+            "account":id,"rep":"r1"}),
+        ));
         let mut d = json!({"id":format!("d{i}"),"type":decision,
             "at":format!("2026-03-{:02}T15:00:00Z", 3 + i),"account":id});
         if *decision == "rejected" {
@@ -273,7 +347,11 @@ fn acceptance_alert_is_raised_once_on_crossing() {
         es.push(ev(d));
     }
     let s = run(&p, es, "2026-04-01T00:00:00Z");
-    let metric_alerts: Vec<&Alert> = s.alerts.iter().filter(|a| a.kind == AlertKind::Metric).collect();
+    let metric_alerts: Vec<&Alert> = s
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::Metric)
+        .collect();
     assert_eq!(metric_alerts.len(), 1);
     assert_eq!(metric_alerts[0].at, at("2026-03-06T15:00:00Z"));
     assert_eq!(metric_alerts[0].metric.as_ref().unwrap().value, 0.5);
@@ -283,10 +361,14 @@ fn acceptance_alert_is_raised_once_on_crossing() {
 #[test]
 fn won_before_its_mqa_is_flagged_and_kept_out_of_velocity() {
     let es = vec![
-        ev(json!({"id":"won","type":"opportunity","at":"2018-03-06T22:38:00Z",
-            "opportunity":"o1","account":"b91","stage":"won","amount":1200.0})),
-        ev(json!({"id":"mql","type":"stage","at":"2018-03-08T03:00:00Z",
-            "account":"b91","stage":"mqa","channel":"organic_search"})),
+        ev(
+            json!({"id":"won","type":"opportunity","at":"2018-03-06T22:38:00Z",
+            "opportunity":"o1","account":"b91","stage":"won","amount":1200.0}),
+        ),
+        ev(
+            json!({"id":"mql","type":"stage","at":"2018-03-08T03:00:00Z",
+            "account":"b91","stage":"mqa","channel":"organic_search"}),
+        ),
     ];
     let p = policy();
     let s = run(&p, es, "2019-01-01T00:00:00Z");

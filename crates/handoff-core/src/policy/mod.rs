@@ -196,7 +196,11 @@ impl MetricName {
 
     /// The file name.
     pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, m)| *m == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     /// Whether the metric is a share (0..=1) rather than a count or amount.
@@ -272,7 +276,11 @@ impl Trigger {
 
     /// The file name.
     pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 }
 
@@ -311,7 +319,11 @@ pub enum ClockKind {
     /// Met by any stop event at or before the deadline.
     Deadline { stop: Vec<Trigger> },
     /// Met by `at_least` counted events inside the window, or by an end event.
-    Cadence { count: Trigger, at_least: u32, ends: Vec<Trigger> },
+    Cadence {
+        count: Trigger,
+        at_least: u32,
+        ends: Vec<Trigger>,
+    },
 }
 
 impl ClockSpec {
@@ -350,7 +362,10 @@ pub enum AlertTrigger {
         min_sample: u32,
     },
     /// A breach of a commitment's clock.
-    Breach { commitment: String, tiers: Option<Vec<String>> },
+    Breach {
+        commitment: String,
+        tiers: Option<Vec<String>>,
+    },
 }
 
 /// An alert rule.
