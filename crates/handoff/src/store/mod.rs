@@ -1,0 +1,475 @@
+//! The embedded SQLite store: the append-only event log and the derived
+//! state rebuilt from it.
+//!
+//! The *event log* holds every distinct event once, keyed by its `id`. An
+//! event whose id is already stored is a *duplicate* when its canonical
+//! payload (serde_json's serialisation of the parsed [`Event`]) is identical,
+//! and is then a no-op; otherwise it is a *conflict*: the first version stays,
+//! and both versions are kept in the `conflicts` table. Rows of an input file
+//! that could not become events are *rejected rows*, kept with their reason.
+//! *Derived state* (per-account JSON, alerts, meta facts) is written by the
+//! replay code and replaced wholesale on every rebuild.
+//!
+//! The schema is versioned with `PRAGMA user_version`; the migrations under
+//! `store/migrations/` are embedded in the binary and run on [`Store::open`].
+//! The store never reads the wall clock: any recording time is passed in by
+//! the adapter that calls it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use handoff_core::event::Event;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+/// The schema migrations, in order; entry `i` brings the schema to version
+/// `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_event_log.sql")];
+
+/// How long a writer waits for another process's lock before failing, in
+/// milliseconds. Generous because a rebuild can hold the lock for seconds.
+const BUSY_TIMEOUT_MS: u64 = 30_000;
+
+/// The source label recorded with conflicts when the caller gives none.
+const UNNAMED_SOURCE: &str = "api";
+
+/// What one [`Store::append`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppendOutcome {
+    /// Events stored for the first time.
+    pub inserted: usize,
+    /// Events whose id was stored already with the identical payload.
+    pub duplicates: usize,
+    /// Events whose id was stored already with a different payload.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl AppendOutcome {
+    /// Adds another outcome's counts to this one.
+    pub fn absorb(&mut self, other: AppendOutcome) {
+        self.inserted += other.inserted;
+        self.duplicates += other.duplicates;
+        self.conflicts.extend(other.conflicts);
+    }
+}
+
+/// Two different payloads under one event id. The first stored one is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The event id.
+    pub id: String,
+    /// Canonical JSON of the stored (kept) version.
+    pub kept: String,
+    /// Canonical JSON of the version that was not stored.
+    pub rejected: String,
+    /// Where the rejected version came from, e.g. `deals.csv:17`.
+    pub source: String,
+    /// When the adapter received it (RFC 3339), if it said.
+    pub recorded_at: Option<String>,
+}
+
+/// An input row that could not become events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// The input file, as named on the command line.
+    pub source: String,
+    /// 1-based line number where the row starts (the CSV header is line 1).
+    pub line: u64,
+    /// Why it was rejected, e.g. `at: "31-02-2018" is not a date in format
+    /// %d-%m-%Y`.
+    pub reason: String,
+    /// The row as read (a CSV record re-encoded, or the JSON line).
+    pub raw: String,
+}
+
+/// Where a batch of events came from; recorded with every conflict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provenance<'a> {
+    /// One label per event (e.g. `deals.csv:17`), parallel to the events;
+    /// when shorter, the remaining events get `default_source`.
+    pub sources: &'a [String],
+    /// Label for events without their own; `api` when empty.
+    pub default_source: &'a str,
+    /// When the adapter received the batch (RFC 3339).
+    pub recorded_at: Option<&'a str>,
+}
+
+impl Provenance<'_> {
+    fn source_of(&self, index: usize) -> &str {
+        match self.sources.get(index) {
+            Some(s) => s,
+            None if self.default_source.is_empty() => UNNAMED_SOURCE,
+            None => self.default_source,
+        }
+    }
+}
+
+/// The SQLite store. One [`Store`] is one open database connection.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        Store::configure(conn).with_context(|| format!("preparing database {}", path.display()))
+    }
+
+    /// Opens a private in-memory database (for tests and dry runs).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::configure(Connection::open_in_memory()?)
+    }
+
+    fn configure(conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        // journal_mode answers with the mode in force; in-memory databases
+        // stay "memory", which is fine.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Runs every migration newer than the database's `user_version`, each
+    /// in its own transaction. Running it again does nothing.
+    fn migrate(&mut self) -> Result<()> {
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        anyhow::ensure!(
+            current <= known,
+            "database schema version {current} is newer than this handoff knows ({known}): \
+             use a newer handoff"
+        );
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = index + 1;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("migrating to schema {version}"))?;
+            tx.pragma_update(None, "user_version", version as i64)?;
+            tx.commit()?;
+            tracing::info!(version, "store schema migrated");
+        }
+        Ok(())
+    }
+
+    /// The schema version in force.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Appends events in one transaction; see the module doc for duplicates
+    /// and conflicts. Conflicts are recorded with source `api`.
+    pub fn append(&mut self, events: &[Event]) -> Result<AppendOutcome> {
+        self.append_from(events, &Provenance::default())
+    }
+
+    /// Appends events in one transaction, recording where each came from
+    /// with any conflict.
+    pub fn append_from(&mut self, events: &[Event], from: &Provenance) -> Result<AppendOutcome> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcome = AppendOutcome::default();
+
+        // Step 1: insert everything; remember what was not inserted.
+        let mut not_inserted = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, type, at_utc, at, account, payload) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING",
+            )?;
+            for (index, event) in events.iter().enumerate() {
+                let payload = canonical_json(event)?;
+                let changed = insert
+                    .execute(params![
+                        event.id,
+                        event.type_name(),
+                        event.at.timestamp_millis(),
+                        event.at.to_rfc3339(),
+                        event.account(),
+                        payload,
+                    ])
+                    .with_context(|| format!("storing event {:?}", event.id))?;
+                if changed == 1 {
+                    outcome.inserted += 1;
+                } else {
+                    not_inserted.push((index, payload));
+                }
+            }
+        }
+
+        // Step 2: compare the rest with what is stored (this also covers a
+        // repeat inside the batch itself: the first copy is stored by now).
+        {
+            let mut stored = tx.prepare_cached("SELECT payload FROM events WHERE id = ?1")?;
+            let mut record = tx.prepare_cached(
+                "INSERT OR IGNORE INTO conflicts (id, kept, rejected, source, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (index, payload) in not_inserted {
+                let id = &events[index].id;
+                let kept: String = stored.query_row([id], |r| r.get(0))?;
+                if kept == payload {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                let source = from.source_of(index).to_string();
+                record.execute(params![id, kept, payload, source, from.recorded_at])?;
+                outcome.conflicts.push(Conflict {
+                    id: id.clone(),
+                    kept,
+                    rejected: payload,
+                    source,
+                    recorded_at: from.recorded_at.map(str::to_string),
+                });
+            }
+        }
+
+        tx.commit().context("committing appended events")?;
+        Ok(outcome)
+    }
+
+    /// Number of events in the log.
+    pub fn event_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// Every stored event, ordered by occurrence instant (UTC milliseconds),
+    /// then id. The order of arrival plays no part.
+    pub fn events_ordered(&self) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        self.for_each_event(|e| {
+            events.push(e);
+            Ok(())
+        })?;
+        Ok(events)
+    }
+
+    /// Streams every stored event in the order of [`Store::events_ordered`]
+    /// without holding them all in memory. Stops at the first error `f`
+    /// returns.
+    pub fn for_each_event(&self, mut f: impl FnMut(Event) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, payload FROM events ORDER BY at_utc, id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let payload: String = row.get(1)?;
+            let event = Event::from_json(&payload)
+                .with_context(|| format!("reading stored event #{seq}: payload {payload}"))?;
+            f(event)?;
+        }
+        Ok(())
+    }
+
+    /// The events that name `account`, in the order of
+    /// [`Store::events_ordered`].
+    pub fn events_for_account(&self, account: &str) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, payload FROM events WHERE account = ?1 ORDER BY at_utc, id",
+        )?;
+        let rows = stmt.query_map([account], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (seq, payload): (i64, String) = row?;
+            let event = Event::from_json(&payload)
+                .with_context(|| format!("reading stored event #{seq}: payload {payload}"))?;
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    /// Every recorded conflict, oldest first.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kept, rejected, source, recorded_at FROM conflicts ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Conflict {
+                id: r.get(0)?,
+                kept: r.get(1)?,
+                rejected: r.get(2)?,
+                source: r.get(3)?,
+                recorded_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Keeps rejected input rows. A row already kept (same file, line,
+    /// reason and text) is not stored twice, so re-importing a file does
+    /// not multiply its rejects.
+    pub fn record_rejects(&mut self, rows: &[RejectedRow]) -> Result<()> {
+        self.record_rejects_at(rows, None)
+    }
+
+    /// [`Store::record_rejects`] with the time the adapter read the rows.
+    pub fn record_rejects_at(
+        &mut self,
+        rows: &[RejectedRow],
+        recorded_at: Option<&str>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO rejected_rows (source, line, reason, raw, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for row in rows {
+                insert.execute(params![
+                    row.source,
+                    row.line,
+                    row.reason,
+                    row.raw,
+                    recorded_at
+                ])?;
+            }
+        }
+        tx.commit().context("committing rejected rows")?;
+        Ok(())
+    }
+
+    /// Every kept rejected row, oldest first.
+    pub fn rejected_rows(&self) -> Result<Vec<RejectedRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT source, line, reason, raw FROM rejected_rows ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RejectedRow {
+                source: r.get(0)?,
+                line: r.get(1)?,
+                reason: r.get(2)?,
+                raw: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Replaces all derived accounts and alerts, and sets the given meta
+    /// keys, in one transaction. Meta keys not given keep their value.
+    pub fn write_derived(
+        &mut self,
+        accounts: &[(String, String)],
+        alerts: &[(String, String)],
+        meta: &[(&str, String)],
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch("DELETE FROM derived_accounts; DELETE FROM derived_alerts;")?;
+        {
+            let mut account =
+                tx.prepare_cached("INSERT INTO derived_accounts (account, json) VALUES (?1, ?2)")?;
+            for (id, json) in accounts {
+                account
+                    .execute(params![id, json])
+                    .with_context(|| format!("account {id:?}"))?;
+            }
+            let mut alert =
+                tx.prepare_cached("INSERT INTO derived_alerts (alert, json) VALUES (?1, ?2)")?;
+            for (id, json) in alerts {
+                alert
+                    .execute(params![id, json])
+                    .with_context(|| format!("alert {id:?}"))?;
+            }
+            let mut set = tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?;
+            for (key, value) in meta {
+                set.execute(params![key, value])?;
+            }
+        }
+        tx.commit().context("committing derived state")?;
+        Ok(())
+    }
+
+    /// The JSON of every derived account, ordered by account id.
+    pub fn load_derived_accounts(&self) -> Result<Vec<String>> {
+        self.strings("SELECT json FROM derived_accounts ORDER BY account")
+    }
+
+    /// The JSON of one derived account.
+    pub fn load_account(&self, account: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT json FROM derived_accounts WHERE account = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The JSON of every derived alert, ordered by alert id.
+    pub fn load_alerts(&self) -> Result<Vec<String>> {
+        self.strings("SELECT json FROM derived_alerts ORDER BY alert")
+    }
+
+    /// A meta value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a meta value.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Records the policy text last used; a text equal to the current one
+    /// is not stored again.
+    pub fn save_policy(&mut self, text: &str) -> Result<()> {
+        if self.policy_text()?.as_deref() == Some(text) {
+            return Ok(());
+        }
+        self.conn
+            .execute("INSERT INTO policies (text) VALUES (?1)", [text])?;
+        Ok(())
+    }
+
+    /// The policy text last used, if any.
+    pub fn policy_text(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT text FROM policies ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn strings(&self, sql: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// The canonical JSON of an event: serde_json's serialisation of the parsed
+/// value, so that `1200` and `1200.0`, or reordered keys, compare equal.
+pub fn canonical_json(event: &Event) -> Result<String> {
+    serde_json::to_string(event).with_context(|| format!("serialising event {:?}", event.id))
+}
