@@ -20,7 +20,10 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use handoff_core::policy::raw::PolicyConfig;
-use handoff_core::policy::{line_col, locate, parse_target, Diagnostic, Measure, PathSeg, Policy};
+use handoff_core::policy::{
+    line_col, locate, parse_target, ClockSpec, Diagnostic, Measure, MetricName, PathSeg, Policy,
+    Target, TimeBasis,
+};
 
 use crate::cli::{CheckArgs, EXIT_OK, EXIT_PROBLEMS};
 
@@ -237,7 +240,7 @@ fn key(k: &str) -> PathSeg {
 }
 
 /// The clocks of the policy's clock commitments.
-fn clocks(policy: &Policy) -> impl Iterator<Item = &handoff_core::policy::ClockSpec> {
+fn clocks(policy: &Policy) -> impl Iterator<Item = &ClockSpec> {
     policy.commitments.iter().filter_map(|c| match &c.measure {
         Measure::Clock(spec) => Some(spec),
         Measure::Metric(_) => None,
@@ -267,7 +270,6 @@ fn lint_tiers(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 /// A calendar that never opens while some clock counts business time.
 fn lint_calendars(policy: &Policy, out: &mut Vec<Diagnostic>) {
-    use handoff_core::policy::TimeBasis;
     if !clocks(policy).any(|c| c.time == TimeBasis::Business) {
         return;
     }
@@ -301,13 +303,10 @@ fn lint_commitments(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnosti
                 ));
             }
             Measure::Metric(metric) => {
-                let t = compiled.target;
-                if let Some(d) = unit_mismatch(metric.is_rate(), t.value, t.percent) {
-                    out.push(warn(
-                        at("target"),
-                        format!("{d} in \"{}\"", c.target),
-                        &fix(d),
-                    ));
+                if let Some((message, help)) =
+                    unit_warning(*metric, &c.target, compiled.target, true)
+                {
+                    out.push(warn(at("target"), message, &help));
                 }
             }
             Measure::Clock(_) => {}
@@ -315,25 +314,49 @@ fn lint_commitments(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnosti
     }
 }
 
-/// What is wrong with a threshold's unit for its metric, if anything.
+/// A target or threshold written in the wrong unit for its metric, as a
+/// message and a hint.
 ///
-/// A share may be written as a percentage or a fraction (`"75%"`, `"0.75"`);
-/// a plain number above 1 is a share over 100 %, which no rate reaches.
-fn unit_mismatch(is_rate: bool, value: f64, percent: bool) -> Option<&'static str> {
-    match (is_rate, percent) {
-        (true, false) if value > 1.0 => Some("share written as a plain number"),
-        (false, true) => Some("count written as a percentage"),
+/// Shares are written as percentages. A plain number for a share is wrong
+/// above 1 (no rate passes 100%), and on a commitment always: reports read a
+/// plain-number target as a count and scale it to the report period's
+/// length. A percentage for a count or amount is always wrong.
+fn unit_warning(
+    metric: MetricName,
+    text: &str,
+    t: Target,
+    commitment: bool,
+) -> Option<(String, String)> {
+    let name = metric.as_str();
+    match (metric.is_rate(), t.percent) {
+        (true, false) if commitment || t.value > 1.0 => {
+            let share = if t.value > 1.0 {
+                t.value / 100.0
+            } else {
+                t.value
+            };
+            let fixed = Target {
+                value: share,
+                percent: true,
+                ..t
+            };
+            Some((
+                format!("{name} is a share, but \"{text}\" is a plain number"),
+                format!("write shares as percentages: \"{fixed}\""),
+            ))
+        }
+        (false, true) => Some((
+            format!("{name} is a count, but \"{text}\" is a percentage"),
+            "write counts and amounts as plain numbers, e.g. \">= 150\"".into(),
+        )),
         _ => None,
     }
 }
 
-fn fix(mismatch: &str) -> String {
-    if mismatch.starts_with("share") {
-        "rates run from 0% to 100%: write e.g. \"75%\" (a plain 75 would mean 7500%)".into()
-    } else {
-        "counts and amounts are plain numbers: write e.g. \"150\"".into()
-    }
-}
+/// The metrics the engine watches for metric alerts as decisions arrive
+/// (`watch_acceptance` in handoff-core's engine); an alert on another
+/// metric loads but never fires.
+const LIVE_ALERT_METRICS: [MetricName; 1] = [MetricName::AcceptanceRate];
 
 /// Alerts that can never fire, thresholds in the wrong unit, repeated ids.
 fn lint_alerts(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnostic>) {
@@ -350,11 +373,22 @@ fn lint_alerts(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnostic>) {
             lint_breach_alert(policy, b, a.tiers.as_deref(), &at, out);
         }
         if let (Some(m), Some((k, text))) = (&a.metric, threshold(a)) {
-            let metric = handoff_core::policy::MetricName::parse(m);
-            let target = parse_target(text).ok();
-            if let (Some(metric), Some(t)) = (metric, target) {
-                if let Some(d) = unit_mismatch(metric.is_rate(), t.value, t.percent) {
-                    out.push(warn(at(k), format!("{d} in \"{text}\""), &fix(d)));
+            if let Some(metric) = MetricName::parse(m).filter(|x| !LIVE_ALERT_METRICS.contains(x)) {
+                out.push(warn(
+                    at("metric"),
+                    format!(
+                        "metric alerts are raised on acceptance_rate only; this alert on {} \
+                         never fires",
+                        metric.as_str()
+                    ),
+                    "follow the metric on the scorecard with a commitment, or alert on a \
+                     clock's breach",
+                ));
+            }
+            // compile() checked both; a bare threshold parses as `>= x`.
+            if let (Some(metric), Ok(t)) = (MetricName::parse(m), parse_target(text)) {
+                if let Some((message, help)) = unit_warning(metric, text, t, false) {
+                    out.push(warn(at(k), message, &help));
                 }
             }
         }
@@ -454,6 +488,86 @@ mod tests {
         assert_eq!(got, want, "\n{got}\n{want}");
     }
 
+    /// The warnings' key paths for a policy that loads.
+    fn lint_paths(text: &str) -> Vec<String> {
+        let policy = Policy::from_toml(text).expect("the test policy loads");
+        let cfg: PolicyConfig = toml::from_str(text).expect("the test policy reads");
+        lint(&cfg, &policy)
+            .iter()
+            .map(|d| format!("{}: {}", d.path_text(), d.message))
+            .collect()
+    }
+
+    #[test]
+    fn policies_that_load_but_cannot_work_are_warned_about() {
+        let text = r#"
+[organisation]
+calendar = "hq"
+[calendars.hq]
+time_zone = "UTC"
+[calendars.closed]
+time_zone = "UTC"
+hours = {}
+[[tiers]]
+name = "high"
+any = [{ kind = "demo_request" }]
+[[tiers]]
+name = "mid"
+any = [{ kind = "webinar" }]
+[[commitments]]
+id = "first-touch"
+owner = "sales"
+target = ">= 100%"
+[commitments.clock]
+tiers = ["high"]
+start = "handoff"
+stop = ["activity"]
+within = "4h"
+time = "business"
+[[commitments]]
+id = "nothing"
+owner = "sales"
+target = ">= 100%"
+[commitments.clock]
+tiers = []
+start = "accepted"
+stop = ["disposition"]
+within = "48h"
+time = "calendar"
+[[alerts]]
+id = "a"
+breach = "first-touch"
+tiers = ["high", "mid"]
+notify = ["sales_manager"]
+[[alerts]]
+id = "a"
+metric = "win_rate"
+below = "20%"
+notify = ["sales_manager"]
+"#;
+        let want = vec![
+            "tiers[1].name: no clock times hand-offs of tier \"mid\": every clock commitment \
+             lists other tiers",
+            "calendars.closed.hours: calendar \"closed\" is never open: every day's hours are \
+             empty",
+            "commitments[1].clock.tiers: `tiers = []` means this clock times no hand-off",
+            "alerts[0].tiers[1]: the clock of \"first-touch\" never runs for tier \"mid\", so \
+             this alert never fires for it",
+            "alerts[1].id: alert id \"a\" is used twice",
+            "alerts[1].metric: metric alerts are raised on acceptance_rate only; this alert on \
+             win_rate never fires",
+        ];
+        assert_eq!(lint_paths(text), want);
+    }
+
+    #[test]
+    fn the_default_policy_has_no_warnings() {
+        assert_eq!(
+            lint_paths(include_str!("../../../policies/default.toml")),
+            Vec::<String>::new()
+        );
+    }
+
     #[test]
     fn counts_are_singular_or_plural() {
         assert_eq!(count(1, "calendar"), "1 calendar");
@@ -462,11 +576,25 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_target_above_one_without_percent_is_flagged() {
-        assert!(unit_mismatch(true, 80.0, false).is_some());
-        assert!(unit_mismatch(true, 0.8, false).is_none());
-        assert!(unit_mismatch(true, 0.8, true).is_none());
-        assert!(unit_mismatch(false, 0.75, true).is_some());
-        assert!(unit_mismatch(false, 150.0, false).is_none());
+    fn shares_must_be_percentages_and_counts_plain_numbers() {
+        let t = |text: &str| parse_target(text).unwrap();
+        let rate = MetricName::AcceptanceRate;
+        let (msg, help) = unit_warning(rate, "> 80", t("> 80"), true).unwrap();
+        assert_eq!(
+            msg,
+            "acceptance_rate is a share, but \"> 80\" is a plain number"
+        );
+        assert_eq!(help, "write shares as percentages: \"> 80%\"");
+        // A fraction is a share to an alert, but a commitment scales it.
+        let (_, help) = unit_warning(rate, "> 0.8", t("> 0.8"), true).unwrap();
+        assert_eq!(help, "write shares as percentages: \"> 80%\"");
+        assert_eq!(unit_warning(rate, "0.75", t("0.75"), false), None);
+        assert!(unit_warning(rate, "75", t("75"), false).is_some());
+        assert_eq!(unit_warning(rate, "> 80%", t("> 80%"), true), None);
+        assert!(unit_warning(MetricName::SalCount, "75%", t("75%"), false).is_some());
+        assert_eq!(
+            unit_warning(MetricName::SalCount, ">= 150", t(">= 150"), true),
+            None
+        );
     }
 }

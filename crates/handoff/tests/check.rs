@@ -248,8 +248,8 @@ fn warnings_are_printed_but_do_not_fail() {
     // column 10.
     let want = vec![
         format!(
-            "{path}:13:10: warning: commitments[0].target: share written as a plain number in \
-             \"> 80\""
+            "{path}:13:10: warning: commitments[0].target: acceptance_rate is a share, but \
+             \"> 80\" is a plain number"
         ),
         format!(
             "{path}:17:10: warning: alerts[0].breach: commitment \"acceptance-rate\" has no \
@@ -258,6 +258,9 @@ fn warnings_are_printed_but_do_not_fail() {
     ];
     assert_eq!(findings(&run, "warning"), want, "\n{}", run.stdout);
     assert!(findings(&run, "error").is_empty());
+    assert!(run
+        .stdout
+        .contains("  help: write shares as percentages: \"> 80%\"\n"));
     let summary =
         format!("{path}: ok, 1 commitment, 0 tiers, 1 calendar, 1 alert rule; 2 warnings");
     assert_eq!(run.stdout.lines().last(), Some(summary.as_str()));
