@@ -21,8 +21,8 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use handoff_core::policy::raw::PolicyConfig;
 use handoff_core::policy::{
-    line_col, locate, parse_target, ClockSpec, Diagnostic, Measure, MetricName, PathSeg, Policy,
-    Target, TimeBasis,
+    line_col, locate, parse_target, ClockKind, ClockSpec, Diagnostic, Measure, MetricName, PathSeg,
+    Policy, Target, TimeBasis, Trigger,
 };
 
 use crate::cli::{CheckArgs, EXIT_OK, EXIT_PROBLEMS};
@@ -293,15 +293,7 @@ fn lint_commitments(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnosti
             continue;
         };
         match &compiled.measure {
-            Measure::Clock(spec) if spec.tiers.as_ref().is_some_and(Vec::is_empty) => {
-                let mut path = at("clock");
-                path.push(key("tiers"));
-                out.push(warn(
-                    path,
-                    "`tiers = []` means this clock times no hand-off".into(),
-                    "list the tiers it applies to, or remove `tiers` to time every hand-off",
-                ));
-            }
+            Measure::Clock(spec) => lint_clock(i, spec, out),
             Measure::Metric(metric) => {
                 if let Some((message, help)) =
                     unit_warning(*metric, &c.target, compiled.target, true)
@@ -309,9 +301,81 @@ fn lint_commitments(cfg: &PolicyConfig, policy: &Policy, out: &mut Vec<Diagnosti
                     out.push(warn(at("target"), message, &help));
                 }
             }
-            Measure::Clock(_) => {}
         }
     }
+}
+
+/// The triggers on which the engine starts clocks, and those it applies to
+/// running clocks (`start_clocks` and `stop_clocks` calls in handoff-core's
+/// engine). Every trigger name is valid in the file, but a clock that
+/// starts or stops on one outside these lists never does.
+const STARTS: [Trigger; 4] = [
+    Trigger::Mqa,
+    Trigger::Handoff,
+    Trigger::Accepted,
+    Trigger::Sqo,
+];
+const STOPS: [Trigger; 9] = [
+    Trigger::Accepted,
+    Trigger::Rejected,
+    Trigger::Nurture,
+    Trigger::Activity,
+    Trigger::Disposition,
+    Trigger::Sqo,
+    Trigger::Won,
+    Trigger::Lost,
+    Trigger::Reassign,
+];
+
+/// A clock that times nothing, or waits for a trigger that never comes.
+fn lint_clock(i: usize, spec: &ClockSpec, out: &mut Vec<Diagnostic>) {
+    let at = |k: &str, j: Option<usize>| {
+        let mut path = vec![key("commitments"), PathSeg::Index(i), key("clock"), key(k)];
+        path.extend(j.map(PathSeg::Index));
+        path
+    };
+    if spec.tiers.as_ref().is_some_and(Vec::is_empty) {
+        out.push(warn(
+            at("tiers", None),
+            "`tiers = []` means this clock times no hand-off".into(),
+            "list the tiers it applies to, or remove `tiers` to time every hand-off",
+        ));
+    }
+    if !STARTS.contains(&spec.start) {
+        out.push(warn(
+            at("start", None),
+            format!("a clock never starts on \"{}\"", spec.start.as_str()),
+            &format!("clocks start on one of: {}", names(&STARTS)),
+        ));
+    }
+    // Each trigger a running clock waits for, with its key and list index.
+    let waits: Vec<(Trigger, &str, Option<usize>)> = match &spec.kind {
+        ClockKind::Deadline { stop } => stop
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (*t, "stop", Some(j)))
+            .collect(),
+        ClockKind::Cadence { count, ends, .. } => std::iter::once((*count, "count", None))
+            .chain(ends.iter().enumerate().map(|(j, t)| (*t, "ends", Some(j))))
+            .collect(),
+    };
+    for (t, k, j) in waits {
+        if !STOPS.contains(&t) {
+            out.push(warn(
+                at(k, j),
+                format!("a running clock never sees \"{}\"", t.as_str()),
+                &format!("clocks stop, count or end on one of: {}", names(&STOPS)),
+            ));
+        }
+    }
+}
+
+fn names(triggers: &[Trigger]) -> String {
+    triggers
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A target or threshold written in the wrong unit for its metric, as a
@@ -530,8 +594,8 @@ owner = "sales"
 target = ">= 100%"
 [commitments.clock]
 tiers = []
-start = "accepted"
-stop = ["disposition"]
+start = "activity"
+stop = ["disposition", "handoff"]
 within = "48h"
 time = "calendar"
 [[alerts]]
@@ -551,6 +615,8 @@ notify = ["sales_manager"]
             "calendars.closed.hours: calendar \"closed\" is never open: every day's hours are \
              empty",
             "commitments[1].clock.tiers: `tiers = []` means this clock times no hand-off",
+            "commitments[1].clock.start: a clock never starts on \"activity\"",
+            "commitments[1].clock.stop[1]: a running clock never sees \"handoff\"",
             "alerts[0].tiers[1]: the clock of \"first-touch\" never runs for tier \"mid\", so \
              this alert never fires for it",
             "alerts[1].id: alert id \"a\" is used twice",
