@@ -40,19 +40,27 @@ pub fn parse_duration(text: &str) -> Result<ParsedDuration, String> {
             "h" => out.seconds += n * 3600,
             "m" => out.seconds += n * 60,
             "s" => out.seconds += n,
-            "" => {
+            "" if rest.is_empty() => {
                 return Err(format!(
                     "\"{text}\" has no unit; write e.g. \"{n}h\" (units: d, h, m, s)"
                 ))
             }
+            // A decimal point or a space: "1.5h", "2 days".
+            "" => {
+                return Err(format!(
+                    "\"{text}\" is not a duration; write whole numbers, each with its unit \
+                     and no spaces, e.g. \"1h30m\" (units: d, h, m, s)"
+                ))
+            }
             other => {
-                let hint = match other {
-                    "hr" | "hrs" | "hour" | "hours" => format!("{n}h"),
-                    "min" | "mins" | "minute" | "minutes" => format!("{n}m"),
-                    "day" | "days" => format!("{n}d"),
-                    "sec" | "secs" | "second" | "seconds" => format!("{n}s"),
+                let hint = match other.to_lowercase().as_str() {
+                    "h" | "hr" | "hrs" | "hour" | "hours" => format!("{n}h"),
+                    "m" | "min" | "mins" | "minute" | "minutes" => format!("{n}m"),
+                    "d" | "day" | "days" => format!("{n}d"),
+                    "s" | "sec" | "secs" | "second" | "seconds" => format!("{n}s"),
                     "w" | "wk" | "week" | "weeks" => format!("{}d", n * 7),
-                    _ => "4h".into(),
+                    // No telling what was meant; show the form with their number.
+                    _ => format!("{n}h"),
                 };
                 return Err(format!(
                     "unknown unit \"{other}\" in \"{text}\"; write \"{hint}\" (units: d, h, m, s)"
@@ -176,6 +184,20 @@ mod tests {
         assert!(e.contains("write \"4h\""), "{e}");
         assert!(parse_duration("4").unwrap_err().contains("no unit"));
         assert!(parse_duration("0h").unwrap_err().contains("zero"));
+    }
+
+    #[test]
+    fn a_bad_duration_gets_a_fix_in_its_own_terms() {
+        let e = parse_duration("2H").unwrap_err();
+        assert!(e.contains("write \"2h\""), "{e}");
+        let e = parse_duration("3wk").unwrap_err();
+        assert!(e.contains("write \"21d\""), "{e}");
+        let e = parse_duration("5x").unwrap_err();
+        assert!(e.contains("write \"5h\""), "{e}");
+        for text in ["1.5h", "2 days"] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("whole numbers") && e.contains("\"1h30m\""), "{e}");
+        }
     }
 
     #[test]
