@@ -78,9 +78,10 @@ fn default_policy_checks_clean() {
     let path = "../../policies/default.toml";
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
         .expect("policies/default.toml is in the repository");
-    // Counted from the file's table headers, independently of handoff: six
-    // [[commitments]], two [[tiers]], one [calendars.NAME] and two
-    // [[alerts]] in today's file.
+    // Counted from the file's table headers, independently of handoff's
+    // TOML reading: lines that are exactly `[[commitments]]`, `[[tiers]]`,
+    // `[[alerts]]`, and `[calendars.NAME]` headers with one dot (not
+    // `[calendars.NAME.hours]`).
     let commitments = count_headers(&text, |l| l == "[[commitments]]");
     let tiers = count_headers(&text, |l| l == "[[tiers]]");
     let alerts = count_headers(&text, |l| l == "[[alerts]]");
@@ -95,6 +96,11 @@ fn default_policy_checks_clean() {
         }
     };
 
+    assert!(
+        commitments > 0 && tiers > 0 && calendars > 0,
+        "the header count found tables"
+    );
+
     let run = check(path);
 
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -106,11 +112,6 @@ fn default_policy_checks_clean() {
         plural(alerts, "alert rule"),
     );
     assert_eq!(run.stdout, want);
-    assert_eq!(
-        want,
-        format!("{path}: ok, 6 commitments, 2 tiers, 1 calendar, 2 alert rules\n"),
-        "the default policy changed; update this test's counts"
-    );
     assert_eq!(run.stderr, "");
 }
 
