@@ -1,0 +1,226 @@
+//! The store's contract: idempotent appends, conflicts keep the first
+//! version and record both, order independent of arrival, data survives a
+//! reopen, migrations run once.
+
+use handoff::store::{Provenance, RejectedRow, Store};
+use handoff_core::event::Event;
+
+fn ev(line: &str) -> Event {
+    Event::from_json(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+fn sample() -> Vec<Event> {
+    vec![
+        ev(
+            r#"{"id":"h1","type":"handoff","at":"2026-03-02T09:00:00-06:00","account":"acme","rep":"r1"}"#,
+        ),
+        ev(
+            r#"{"id":"a1","type":"activity","at":"2026-03-02T16:00:00+01:00","account":"acme","kind":"call"}"#,
+        ),
+        ev(
+            r#"{"id":"s1","type":"stage","at":"2026-03-01T12:00:00Z","account":"acme","stage":"mqa"}"#,
+        ),
+        ev(
+            r#"{"id":"s0","type":"stage","at":"2026-03-01T12:00:00Z","account":"beta","stage":"mqa"}"#,
+        ),
+    ]
+}
+
+fn ids(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|e| e.id.as_str()).collect()
+}
+
+#[test]
+fn events_come_back_ordered_by_instant_then_id_whatever_the_insert_order() {
+    // In UTC: s0 and s1 at 03-01 12:00 (tie broken by id), a1 at 03-02
+    // 15:00 (16:00+01:00), h1 at 03-02 15:00 (09:00-06:00) -> a1 < h1 by id.
+    let expected = ["s0", "s1", "a1", "h1"];
+    let mut forward = Store::open_in_memory().unwrap();
+    forward.append(&sample()).unwrap();
+    let mut reversed = Store::open_in_memory().unwrap();
+    let mut events = sample();
+    events.reverse();
+    for e in events {
+        reversed.append(&[e]).unwrap();
+    }
+    assert_eq!(ids(&forward.events_ordered().unwrap()), expected);
+    assert_eq!(ids(&reversed.events_ordered().unwrap()), expected);
+    // Offsets survive storage as written.
+    assert_eq!(forward.events_ordered().unwrap()[3], sample()[0]);
+}
+
+#[test]
+fn same_id_same_payload_is_a_duplicate_and_a_no_op() {
+    let mut store = Store::open_in_memory().unwrap();
+    let first = store.append(&sample()).unwrap();
+    assert_eq!(
+        (first.inserted, first.duplicates, first.conflicts.len()),
+        (4, 0, 0)
+    );
+    // Same events again, plus one written differently but equal once
+    // parsed: 1200 vs 1200.0 and keys in another order.
+    let again = store.append(&sample()).unwrap();
+    assert_eq!(
+        (again.inserted, again.duplicates, again.conflicts.len()),
+        (0, 4, 0)
+    );
+    let a = ev(
+        r#"{"id":"o1","type":"opportunity","at":"2026-03-05T00:00:00Z","opportunity":"op","account":"acme","stage":"won","amount":1200}"#,
+    );
+    let b = ev(
+        r#"{"amount":1200.0,"stage":"won","account":"acme","opportunity":"op","type":"opportunity","at":"2026-03-05T00:00:00Z","id":"o1"}"#,
+    );
+    let out = store.append(&[a, b]).unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates, out.conflicts.len()),
+        (1, 1, 0)
+    );
+    assert_eq!(store.event_count().unwrap(), 5);
+}
+
+#[test]
+fn different_payload_is_a_conflict_first_kept_both_recorded() {
+    let mut store = Store::open_in_memory().unwrap();
+    store.append(&sample()).unwrap();
+    let changed = ev(
+        r#"{"id":"h1","type":"handoff","at":"2026-03-02T09:00:00-06:00","account":"acme","rep":"r2"}"#,
+    );
+    let sources = vec!["late.jsonl:7".to_string()];
+    let from = Provenance {
+        sources: &sources,
+        default_source: "",
+        recorded_at: Some("2026-03-03T00:00:00Z"),
+    };
+    let out = store.append_from(&[changed.clone()], &from).unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates, out.conflicts.len()),
+        (0, 0, 1)
+    );
+
+    // The stored event is still the first version.
+    let stored = store.events_ordered().unwrap();
+    let h1 = stored.iter().find(|e| e.id == "h1").unwrap();
+    assert_eq!(h1, &sample()[0]);
+
+    // Both versions are in the conflicts table, with source and time.
+    let conflicts = store.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    let c = &conflicts[0];
+    assert_eq!(c.id, "h1");
+    assert!(c.kept.contains(r#""rep":"r1""#), "{}", c.kept);
+    assert!(c.rejected.contains(r#""rep":"r2""#), "{}", c.rejected);
+    assert_eq!(c.source, "late.jsonl:7");
+    assert_eq!(c.recorded_at.as_deref(), Some("2026-03-03T00:00:00Z"));
+
+    // The same conflict again is reported but not recorded twice.
+    let out = store.append_from(&[changed], &from).unwrap();
+    assert_eq!(out.conflicts.len(), 1);
+    assert_eq!(store.conflicts().unwrap().len(), 1);
+}
+
+#[test]
+fn conflict_inside_one_batch_keeps_the_first_of_the_batch() {
+    let mut store = Store::open_in_memory().unwrap();
+    let a = ev(r#"{"id":"n1","type":"nurture","at":"2026-03-02T09:00:00Z","account":"acme"}"#);
+    let b = ev(r#"{"id":"n1","type":"nurture","at":"2026-03-02T09:00:00Z","account":"beta"}"#);
+    let out = store.append(&[a.clone(), b]).unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates, out.conflicts.len()),
+        (1, 0, 1)
+    );
+    assert_eq!(out.conflicts[0].source, "api");
+    assert_eq!(store.events_ordered().unwrap(), vec![a]);
+}
+
+#[test]
+fn reopening_keeps_everything_and_migrations_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    {
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+        store.append(&sample()).unwrap();
+        let row = RejectedRow {
+            source: "x.csv".into(),
+            line: 3,
+            reason: "bad date".into(),
+            raw: "a,b".into(),
+        };
+        store.record_rejects(&[row.clone()]).unwrap();
+        // Recording the same reject again keeps one copy.
+        store.record_rejects(&[row]).unwrap();
+        store.save_policy("a = 1").unwrap();
+        store.save_policy("a = 2").unwrap();
+        store
+            .write_derived(
+                &[("acme".into(), r#"{"id":"acme"}"#.into())],
+                &[("al1".into(), r#"{"id":"al1"}"#.into())],
+                &[("as_of", "2026-03-04T00:00:00Z".into())],
+            )
+            .unwrap();
+    }
+    // Reopen: the migration does not run again (it would fail on the
+    // existing tables), and every table still holds its rows.
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(
+        ids(&store.events_ordered().unwrap()),
+        ["s0", "s1", "a1", "h1"]
+    );
+    assert_eq!(store.rejected_rows().unwrap().len(), 1);
+    assert_eq!(store.rejected_rows().unwrap()[0].line, 3);
+    assert_eq!(store.policy_text().unwrap().as_deref(), Some("a = 2"));
+    assert_eq!(
+        store.load_account("acme").unwrap().as_deref(),
+        Some(r#"{"id":"acme"}"#)
+    );
+    assert_eq!(store.load_alerts().unwrap(), [r#"{"id":"al1"}"#]);
+    assert_eq!(
+        store.meta("as_of").unwrap().as_deref(),
+        Some("2026-03-04T00:00:00Z")
+    );
+
+    // A rebuild replaces derived rows wholesale; meta keys not given stay.
+    store.set_meta("note", "kept").unwrap();
+    store
+        .write_derived(&[("beta".into(), "{}".into())], &[], &[])
+        .unwrap();
+    assert_eq!(store.load_derived_accounts().unwrap(), ["{}"]);
+    assert_eq!(store.load_account("acme").unwrap(), None);
+    assert!(store.load_alerts().unwrap().is_empty());
+    assert_eq!(store.meta("note").unwrap().as_deref(), Some("kept"));
+}
+
+#[test]
+fn streaming_visits_the_same_events_in_the_same_order() {
+    let mut store = Store::open_in_memory().unwrap();
+    store.append(&sample()).unwrap();
+    let mut seen = Vec::new();
+    store
+        .for_each_event(|e| {
+            seen.push(e.id);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, ["s0", "s1", "a1", "h1"]);
+    // An error from the callback stops the walk and is returned.
+    let mut visited = 0;
+    let err = store
+        .for_each_event(|_| {
+            visited += 1;
+            anyhow::bail!("stop here")
+        })
+        .unwrap_err();
+    assert_eq!((visited, err.to_string().as_str()), (1, "stop here"));
+}
+
+#[test]
+fn events_for_one_account_are_ordered_and_exclude_others() {
+    let mut store = Store::open_in_memory().unwrap();
+    store.append(&sample()).unwrap();
+    assert_eq!(
+        ids(&store.events_for_account("acme").unwrap()),
+        ["s1", "a1", "h1"]
+    );
+    assert_eq!(ids(&store.events_for_account("beta").unwrap()), ["s0"]);
+}
