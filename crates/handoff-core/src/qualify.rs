@@ -136,12 +136,11 @@ fn evaluate_tier(
     let mut evidence: Vec<&EngagementRecord> = Vec::new();
     let mut satisfied = 0;
     for cond in &tier.conditions {
+        // Under `any`, every condition that holds adds its people, so that
+        // `contacts = 2` can be met by two people doing different things.
         if let Some(matches) = satisfy(cond, pool) {
             satisfied += 1;
             evidence.extend(matches);
-            if tier.mode == TierMode::Any {
-                break;
-            }
         } else if tier.mode == TierMode::All {
             return None;
         }
@@ -324,6 +323,23 @@ mod tests {
             evaluate(&policy(), &es, floor, at("2026-03-06T00:00:00Z")),
             None
         );
+    }
+
+    #[test]
+    fn any_tier_with_two_contacts_counts_people_across_conditions() {
+        // One person requests a demo, another views pricing: two people.
+        let text = include_str!("../../../policies/default.toml").replacen(
+            "name = \"high\"\n",
+            "name = \"high\"\ncontacts = 2\n",
+            1,
+        );
+        let p = Policy::from_toml(&text).unwrap();
+        let one = vec![eng("d1", "2026-03-02T15:00:00Z", "demo_request", Some("ann"))];
+        assert_eq!(evaluate(&p, &one, None, at("2026-03-02T15:00:00Z")), None);
+        let mut two = one.clone();
+        two.push(eng("p1", "2026-03-02T16:00:00Z", "pricing_page_view", Some("bob")));
+        let q = evaluate(&p, &two, None, at("2026-03-02T16:00:00Z")).unwrap();
+        assert_eq!((q.tier.as_str(), q.evidence.len()), ("high", 2));
     }
 
     #[test]

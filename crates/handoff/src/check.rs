@@ -315,7 +315,8 @@ const STARTS: [Trigger; 4] = [
     Trigger::Accepted,
     Trigger::Sqo,
 ];
-const STOPS: [Trigger; 9] = [
+const STOPS: [Trigger; 10] = [
+    Trigger::Handoff,
     Trigger::Accepted,
     Trigger::Rejected,
     Trigger::Nurture,
@@ -595,7 +596,7 @@ target = ">= 100%"
 [commitments.clock]
 tiers = []
 start = "activity"
-stop = ["disposition", "handoff"]
+stop = ["disposition", "mqa"]
 within = "48h"
 time = "calendar"
 [[alerts]]
@@ -616,7 +617,7 @@ notify = ["sales_manager"]
              empty",
             "commitments[1].clock.tiers: `tiers = []` means this clock times no hand-off",
             "commitments[1].clock.start: a clock never starts on \"activity\"",
-            "commitments[1].clock.stop[1]: a running clock never sees \"handoff\"",
+            "commitments[1].clock.stop[1]: a running clock never sees \"mqa\"",
             "alerts[0].tiers[1]: the clock of \"first-touch\" never runs for tier \"mid\", so \
              this alert never fires for it",
             "alerts[1].id: alert id \"a\" is used twice",

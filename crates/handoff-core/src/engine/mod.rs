@@ -468,6 +468,7 @@ impl<'p> Engine<'p> {
         });
         acc.owner = Some(rep.to_string());
         self.move_stage(id, ev, at, Stage::HandedOff, None, out);
+        self.stop_clocks(id, Trigger::Handoff, ev, at, out);
         self.start_clocks(id, Trigger::Handoff, ev, at, out);
     }
 

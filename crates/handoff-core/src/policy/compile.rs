@@ -153,8 +153,12 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
     let commitments = compile_commitments(&mut ck, &cfg.commitments, &tier_names);
     let alerts = compile_alerts(&mut ck, cfg, &commitments, &tier_names);
 
-    let recycle_window =
-        metric_duration(&mut ck, cfg.metrics.recycle_window.as_deref(), "recycle_window", 86_400);
+    let recycle_window = metric_duration(
+        &mut ck,
+        cfg.metrics.recycle_window.as_deref(),
+        "recycle_window",
+        86_400,
+    );
     let influence_lookback = metric_duration(
         &mut ck,
         cfg.metrics.influence_lookback.as_deref(),
@@ -166,8 +170,16 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
         return Err(ck.out);
     }
     Ok(Policy {
-        name: cfg.organisation.name.clone().unwrap_or_else(|| "handoff".into()),
-        currency: cfg.organisation.currency.clone().unwrap_or_else(|| "USD".into()),
+        name: cfg
+            .organisation
+            .name
+            .clone()
+            .unwrap_or_else(|| "handoff".into()),
+        currency: cfg
+            .organisation
+            .currency
+            .clone()
+            .unwrap_or_else(|| "USD".into()),
         org_calendar: cfg.organisation.calendar.clone(),
         clock_calendar,
         calendars,
@@ -205,7 +217,12 @@ fn check_calendar_ref(
 fn suggest(lead: &str, bad: &str, known: &[&str]) -> String {
     let best = known
         .iter()
-        .map(|k| (strsim::jaro_winkler(&bad.to_lowercase(), &k.to_lowercase()), *k))
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&bad.to_lowercase(), &k.to_lowercase()),
+                *k,
+            )
+        })
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
         Some((score, k)) if score > 0.8 => format!("did you mean \"{k}\"?"),
@@ -260,7 +277,12 @@ fn compile_calendar(ck: &mut Checker, name: &str, c: &CalendarConfig) -> Option<
     let tz = tz?;
     let result = match weekly {
         // No `hours` table: open around the clock, holidays still closed.
-        None => Calendar::new(name, tz, std::array::from_fn(|_| vec![(0, 86_400)]), holidays),
+        None => Calendar::new(
+            name,
+            tz,
+            std::array::from_fn(|_| vec![(0, 86_400)]),
+            holidays,
+        ),
         Some(w) => Calendar::new(name, tz, w, holidays),
     };
     match result {
@@ -280,7 +302,10 @@ fn nearest_zone(bad: &str, names: &[&str]) -> String {
         .map(|n| (strsim::jaro_winkler(&lower, &n.to_lowercase()), *n))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    format!("did you mean \"{}\"? time zones are IANA names such as \"Europe/Berlin\"", scored[0].1)
+    format!(
+        "did you mean \"{}\"? time zones are IANA names such as \"Europe/Berlin\"",
+        scored[0].1
+    )
 }
 
 fn compile_hours(
@@ -348,7 +373,13 @@ fn parse_range(r: &str) -> Result<Interval, String> {
 }
 
 fn fmt_range((a, b): Interval) -> String {
-    format!("{:02}:{:02}-{:02}:{:02}", a / 3600, a % 3600 / 60, b / 3600, b % 3600 / 60)
+    format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        a / 3600,
+        a % 3600 / 60,
+        b / 3600,
+        b % 3600 / 60
+    )
 }
 
 fn compile_icp(cfg: &PolicyConfig) -> Icp {
@@ -358,9 +389,16 @@ fn compile_icp(cfg: &PolicyConfig) -> Icp {
         missing_fits: i.missing_fits,
         industry: i.industry.as_ref().map(lower),
         employees: i.employees.as_ref().map(|r| (r.min, r.max)),
-        country: i.country.as_ref().map(|v| v.iter().map(|s| s.trim().to_uppercase()).collect()),
+        country: i
+            .country
+            .as_ref()
+            .map(|v| v.iter().map(|s| s.trim().to_uppercase()).collect()),
         annual_revenue: i.annual_revenue.as_ref().map(|r| (r.min, r.max)),
-        attributes: i.attributes.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect(),
+        attributes: i
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_vec()))
+            .collect(),
     }
 }
 
@@ -369,7 +407,11 @@ fn compile_tiers(ck: &mut Checker, cfgs: &[TierConfig]) -> Vec<Tier> {
     let mut seen = BTreeSet::new();
     for (i, t) in cfgs.iter().enumerate() {
         if !seen.insert(t.name.clone()) {
-            ck.err(&[&"tiers", &i, &"name"], format!("tier \"{}\" is defined twice", t.name), None);
+            ck.err(
+                &[&"tiers", &i, &"name"],
+                format!("tier \"{}\" is defined twice", t.name),
+                None,
+            );
         }
         let (mode, conds) = match (t.any.is_empty(), t.all.is_empty()) {
             (false, true) => (TierMode::Any, &t.any),
@@ -443,11 +485,19 @@ fn compile_commitments(
     let mut seen = BTreeSet::new();
     for (i, c) in cfgs.iter().enumerate() {
         let path = |k: &'static str| -> Vec<PathSeg> {
-            vec![PathSeg::Key("commitments".into()), PathSeg::Index(i), PathSeg::Key(k.into())]
+            vec![
+                PathSeg::Key("commitments".into()),
+                PathSeg::Index(i),
+                PathSeg::Key(k.into()),
+            ]
         };
         let before = ck.out.len();
         if !seen.insert(c.id.clone()) {
-            ck.err(&[&"commitments", &i, &"id"], format!("commitment \"{}\" defined twice", c.id), None);
+            ck.err(
+                &[&"commitments", &i, &"id"],
+                format!("commitment \"{}\" defined twice", c.id),
+                None,
+            );
         }
         let owner = match c.owner.as_str() {
             "marketing" => Side::Marketing,
@@ -464,7 +514,11 @@ fn compile_commitments(
         let period = parse_period(ck, c.period.as_deref(), &path("period"));
         let target = parse_target(&c.target).unwrap_or_else(|msg| {
             ck.err(&[&"commitments", &i, &"target"], msg, None);
-            Target { comparison: Comparison::AtLeast, value: 0.0, percent: false }
+            Target {
+                comparison: Comparison::AtLeast,
+                value: 0.0,
+                percent: false,
+            }
         });
         let measure = match (&c.metric, &c.clock) {
             (Some(m), None) => match MetricName::parse(m) {
@@ -547,15 +601,27 @@ fn compile_clock(ck: &mut Checker, i: usize, c: &ClockConfig, tiers: &[&str]) ->
                 jj = j;
                 path.push(&jj);
             }
-            ck.err(&path, format!("unknown event \"{name}\""), Some(suggest("use", name, &known)));
+            ck.err(
+                &path,
+                format!("unknown event \"{name}\""),
+                Some(suggest("use", name, &known)),
+            );
         }
         t
     };
     let start = trigger(&c.start, "start", None);
-    let stop: Vec<Trigger> =
-        c.stop.iter().enumerate().filter_map(|(j, s)| trigger(s, "stop", Some(j))).collect();
-    let ends: Vec<Trigger> =
-        c.ends.iter().enumerate().filter_map(|(j, s)| trigger(s, "ends", Some(j))).collect();
+    let stop: Vec<Trigger> = c
+        .stop
+        .iter()
+        .enumerate()
+        .filter_map(|(j, s)| trigger(s, "stop", Some(j)))
+        .collect();
+    let ends: Vec<Trigger> = c
+        .ends
+        .iter()
+        .enumerate()
+        .filter_map(|(j, s)| trigger(s, "ends", Some(j)))
+        .collect();
     let count = c.count.as_deref().and_then(|s| trigger(s, "count", None));
 
     if let Some(list) = &c.tiers {
@@ -592,7 +658,11 @@ fn compile_clock(ck: &mut Checker, i: usize, c: &ClockConfig, tiers: &[&str]) ->
         }
     };
     let kind = match (count, c.at_least, stop.is_empty()) {
-        (Some(count), Some(at_least), true) => ClockKind::Cadence { count, at_least, ends },
+        (Some(count), Some(at_least), true) => ClockKind::Cadence {
+            count,
+            at_least,
+            ends,
+        },
         (None, None, false) => ClockKind::Deadline { stop },
         _ => {
             ck.err(
@@ -695,12 +765,18 @@ fn compile_alerts(
                         );
                     }
                 }
-                AlertTrigger::Breach { commitment: b.clone(), tiers: a.tiers.clone() }
+                AlertTrigger::Breach {
+                    commitment: b.clone(),
+                    tiers: a.tiers.clone(),
+                }
             }
             _ => {
                 ck.err(
                     &[&"alerts", &i],
-                    format!("alert \"{}\" needs exactly one of `metric` or `breach`", a.id),
+                    format!(
+                        "alert \"{}\" needs exactly one of `metric` or `breach`",
+                        a.id
+                    ),
                     None,
                 );
                 continue;

@@ -24,19 +24,31 @@ pub fn parse_duration(text: &str) -> Result<ParsedDuration, String> {
     if s.is_empty() {
         return Err("empty duration; write e.g. \"4h\", \"30m\" or \"14d\"".into());
     }
-    let mut out = ParsedDuration { days: 0, seconds: 0 };
+    let mut out = ParsedDuration {
+        days: 0,
+        seconds: 0,
+    };
     let mut rest = s;
     while !rest.is_empty() {
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
-            return Err(format!("\"{text}\" is not a duration; write e.g. \"4h\", \"30m\" or \"14d\""));
+            return Err(format!(
+                "\"{text}\" is not a duration; write e.g. \"4h\", \"30m\" or \"14d\""
+            ));
         }
-        let n: i64 = rest[..digits].parse().map_err(|_| format!("\"{text}\": number too large"))?;
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("\"{text}\": number too large"))?;
         rest = &rest[digits..];
-        let unit = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>();
+        let unit = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect::<String>();
         rest = &rest[unit.len()..];
         match unit.as_str() {
-            "d" => out.days += u32::try_from(n).map_err(|_| format!("\"{text}\": too many days"))?,
+            "d" => {
+                out.days += u32::try_from(n).map_err(|_| format!("\"{text}\": too many days"))?
+            }
             "h" => out.seconds += n * 3600,
             "m" => out.seconds += n * 60,
             "s" => out.seconds += n,
@@ -151,7 +163,11 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     };
     let (value, percent) = parse_amount(rest)
         .ok_or_else(|| format!("\"{text}\" is not a target; write e.g. \"> 80%\" or \">= 150\""))?;
-    Ok(Target { comparison, value, percent })
+    Ok(Target {
+        comparison,
+        value,
+        percent,
+    })
 }
 
 /// Parses `"75%"` (0.75, percent) or `"150"` (150, not percent).
@@ -172,9 +188,21 @@ mod tests {
 
     #[test]
     fn durations_in_each_unit() {
-        assert_eq!(parse_duration("4h").unwrap(), ParsedDuration { days: 0, seconds: 14_400 });
+        assert_eq!(
+            parse_duration("4h").unwrap(),
+            ParsedDuration {
+                days: 0,
+                seconds: 14_400
+            }
+        );
         assert_eq!(parse_duration("1h30m").unwrap().seconds, 5_400);
-        assert_eq!(parse_duration("14d").unwrap(), ParsedDuration { days: 14, seconds: 0 });
+        assert_eq!(
+            parse_duration("14d").unwrap(),
+            ParsedDuration {
+                days: 14,
+                seconds: 0
+            }
+        );
         assert_eq!(parse_duration("45s").unwrap().seconds, 45);
     }
 
