@@ -30,7 +30,11 @@ impl Engine<'_> {
                 .unwrap_or_else(|| p.org_calendar.clone()),
             ClockCalendar::Owner => {
                 let rep = acc.owner.as_ref().and_then(|o| self.reps.get(o));
-                let own = rep.and_then(|r| r.calendar.clone()).filter(|c| known(c));
+                let from_policy = acc.owner.as_ref().and_then(|o| p.rep_calendars.get(o));
+                let own = from_policy
+                    .cloned()
+                    .or_else(|| rep.and_then(|r| r.calendar.clone()))
+                    .filter(|c| known(c));
                 let team = rep
                     .and_then(|r| r.team.as_ref())
                     .and_then(|t| p.team_calendars.get(t))

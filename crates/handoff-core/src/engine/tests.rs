@@ -382,3 +382,21 @@ fn won_before_its_mqa_is_flagged_and_kept_out_of_velocity() {
     assert_eq!(card.velocity.median_days_mqa_to_won, None);
     assert_eq!(card.velocity.negative_durations, 1);
 }
+
+#[test]
+fn a_rep_in_london_is_timed_on_the_london_calendar() {
+    // The policy puts r1 on the london calendar (09:00-17:00 Europe/London,
+    // GMT in early March). Hand-off Monday 2 March 15:00 EST = 20:00Z, which
+    // is 20:00 in London: closed. Four business hours run 09:00-13:00 GMT on
+    // Tuesday: deadline 13:00Z (08:00 in New York, before the org opens).
+    let text = format!(
+        "{}\n[reps.r1]\ncalendar = \"london\"\n",
+        include_str!("../../../../policies/default.toml")
+    );
+    let p = Policy::from_toml(&text).unwrap();
+    let s = run(&p, high_intent_handoff("acme"), "2026-03-10T00:00:00Z");
+    let k = first_clock(&s, "acme", "first-touch");
+    assert_eq!(k.calendar, "london");
+    assert_eq!(k.deadline, at("2026-03-03T13:00:00Z"));
+    assert_eq!(k.state, ClockState::Breached);
+}

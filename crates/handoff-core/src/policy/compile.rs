@@ -145,6 +145,14 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
         }
     }
 
+    let mut rep_calendars = BTreeMap::new();
+    for (rep, r) in &cfg.reps {
+        if let Some(c) = &r.calendar {
+            check_calendar_ref(&mut ck, &cfg.calendars, c, &[&"reps", rep, &"calendar"]);
+            rep_calendars.insert(rep.clone(), c.clone());
+        }
+    }
+
     let icp = compile_icp(cfg);
     let tiers = compile_tiers(&mut ck, &cfg.tiers);
     // Declared names, valid or not: a reference to a tier with its own
@@ -184,6 +192,7 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
         clock_calendar,
         calendars,
         team_calendars,
+        rep_calendars,
         team_managers,
         icp,
         tiers,

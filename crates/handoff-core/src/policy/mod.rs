@@ -32,6 +32,8 @@ pub struct Policy {
     pub clock_calendar: ClockCalendar,
     pub calendars: BTreeMap<String, Calendar>,
     pub team_calendars: BTreeMap<String, String>,
+    /// Per-rep calendars from the policy; they win over rep events.
+    pub rep_calendars: BTreeMap<String, String>,
     pub team_managers: BTreeMap<String, String>,
     pub icp: Icp,
     /// Strongest first.

@@ -18,6 +18,9 @@ pub struct PolicyConfig {
     /// Optional per-team settings, keyed by team name.
     #[serde(default)]
     pub teams: BTreeMap<String, TeamConfig>,
+    /// Optional per-rep settings, keyed by rep id; override rep events.
+    #[serde(default)]
+    pub reps: BTreeMap<String, RepConfig>,
     #[serde(default)]
     pub icp: IcpConfig,
     #[serde(default)]
@@ -70,6 +73,15 @@ pub struct TeamConfig {
     pub calendar: Option<String>,
     #[serde(default)]
     pub manager: Option<String>,
+}
+
+/// `[reps.ID]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepConfig {
+    /// Calendar that times this rep's clocks.
+    #[serde(default)]
+    pub calendar: Option<String>,
 }
 
 /// A numeric range condition: `{ min = 50, max = 5000 }`, both inclusive.
