@@ -29,6 +29,12 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_event_log.sql")];
 /// milliseconds. Generous because a rebuild can hold the lock for seconds.
 const BUSY_TIMEOUT_MS: u64 = 30_000;
 
+/// SQLite page cache per connection, in KiB. With SQLite's default (2 MiB)
+/// the three indexes of `events` no longer fit once the log passes about a
+/// million events and appends fall to ~165k events/s; 64 MiB keeps them
+/// above 250k/s for 1.6 million events (benches/store.rs).
+const CACHE_KIB: u32 = 64 * 1024;
+
 /// The source label recorded with conflicts when the caller gives none.
 const UNNAMED_SOURCE: &str = "api";
 
@@ -128,6 +134,9 @@ impl Store {
         // stay "memory", which is fine.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch(&format!(
+            "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
+        ))?;
         let mut store = Store { conn };
         store.migrate()?;
         Ok(store)
