@@ -629,6 +629,7 @@ impl Compiler<'_> {
         });
         let defaults = AtDefaults {
             timezone,
+            timezone_named: source.timezone.is_some(),
             formats: date_formats.unwrap_or_default(),
         };
 
@@ -789,11 +790,13 @@ impl Compiler<'_> {
             }
             None => defaults.formats.clone(),
         };
+        // A misspelt zone is reported once, not again as a missing one.
+        let named = timezone.is_some() || defaults.timezone_named;
         let timezone = match timezone {
             Some(name) => self.timezone(&name, span.clone()),
             None => defaults.timezone,
         };
-        if timezone.is_none() {
+        if !named {
             if let Some(naive) = formats.iter().find(|f| !has_offset(f)) {
                 let msg = format!(
                     "{what}: date format {naive:?} has no UTC offset, so a time zone is needed: \
@@ -1054,6 +1057,8 @@ impl Compiler<'_> {
 
 struct AtDefaults {
     timezone: Option<Tz>,
+    /// Whether `[source]` names a zone (even one that does not exist).
+    timezone_named: bool,
     formats: Vec<String>,
 }
 
