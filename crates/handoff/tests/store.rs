@@ -91,7 +91,9 @@ fn different_payload_is_a_conflict_first_kept_both_recorded() {
         default_source: "",
         recorded_at: Some("2026-03-03T00:00:00Z"),
     };
-    let out = store.append_from(&[changed.clone()], &from).unwrap();
+    let out = store
+        .append_from(std::slice::from_ref(&changed), &from)
+        .unwrap();
     assert_eq!(
         (out.inserted, out.duplicates, out.conflicts.len()),
         (0, 0, 1)
@@ -146,7 +148,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
             reason: "bad date".into(),
             raw: "a,b".into(),
         };
-        store.record_rejects(&[row.clone()]).unwrap();
+        store.record_rejects(std::slice::from_ref(&row)).unwrap();
         // Recording the same reject again keeps one copy.
         store.record_rejects(&[row]).unwrap();
         store.save_policy("a = 1").unwrap();
