@@ -8,14 +8,18 @@
 //!   SAL to SQO among SALs of the period, recycling among its rejections;
 //! - a clock commitment is judged on its clocks: deadline clocks started in
 //!   the period, cadence clocks whose window closed in it; an open clock
-//!   past its deadline at `as_of` counts as missed, one before it as pending.
+//!   past its deadline at `as_of` counts as missed, one before it as pending;
+//! - a count target set per week, month or quarter is scaled to the span of
+//!   the report: a quarter's report of a monthly target asks for three times
+//!   it, and every calendar month, February too, for exactly it.
 //!
 //! A figure with no inputs is `None` with a note saying what is missing,
 //! never 0% or 100%.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::engine::{AccountRecord, Alert, ClockState, Cycle, OpportunityRecord, Snapshot};
@@ -419,6 +423,24 @@ fn nominal_days(kind: PeriodKind) -> f64 {
     }
 }
 
+/// How many commitment periods of `kind` the report period spans, for
+/// scaling count targets. A report whose bounds are both first-of-month
+/// midnights counts whole calendar months, so February is one month and a
+/// quarter three; any other span counts local dates over the kind's mean
+/// length (a week is 7 dates).
+fn periods_spanned(kind: PeriodKind, p: &Period, tz: Tz) -> f64 {
+    let from = p.from.with_timezone(&tz).date_naive();
+    let to = p.to.with_timezone(&tz).date_naive();
+    let month_index = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+    let months = (month_index(to) - month_index(from)) as f64;
+    let aligned = from.day() == 1 && to.day() == 1;
+    match kind {
+        PeriodKind::Month if aligned => months,
+        PeriodKind::Quarter if aligned => months / 3.0,
+        _ => (to - from).num_days() as f64 / nominal_days(kind),
+    }
+}
+
 fn judge(
     policy: &Policy,
     c: &Commitment,
@@ -443,9 +465,8 @@ fn judge(
     let mut target = c.target;
     let mut note = None;
     if !c.target.percent {
-        let days = (p.to - p.from).num_seconds() as f64 / DAY_S;
-        let scale = days / nominal_days(c.period);
-        if (scale - 1.0).abs() > 0.05 {
+        let scale = periods_spanned(c.period, p, policy.org_calendar().tz());
+        if scale != 1.0 {
             target.value = (c.target.value * scale).round();
             note = Some(
                 format!(
@@ -566,7 +587,11 @@ fn recycle(policy: &Policy, f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Metr
             _ => missed += 1,
         }
     }
-    let note = "no reject events in this period".to_string();
+    let note = if pending == 0 {
+        "no reject events in this period".to_string()
+    } else {
+        format!("all {pending} rejections of this period are still inside the recycle window")
+    };
     (share(ok, ok + missed), ok + missed, pending, true, note)
 }
 
