@@ -24,7 +24,9 @@ use serde::Serialize;
 
 use crate::engine::{AccountRecord, Alert, ClockState, Cycle, OpportunityRecord, Snapshot};
 use crate::period::Period;
-use crate::policy::{ClockKind, Commitment, Measure, MetricName, PeriodKind, Policy, Side};
+use crate::policy::{
+    ClockKind, Commitment, Measure, MetricName, PeriodKind, Policy, Side, Trigger,
+};
 
 const DAY_S: f64 = 86_400.0;
 
@@ -464,7 +466,7 @@ fn judge(
     };
     let mut target = c.target;
     let mut note = None;
-    if !c.target.percent {
+    if !is_rate && !c.target.percent {
         let scale = periods_spanned(c.period, p, policy.org_calendar().tz());
         if scale != 1.0 {
             target.value = (c.target.value * scale).round();
@@ -604,10 +606,20 @@ fn clock_outcomes(
     as_of: DateTime<Utc>,
 ) -> (u32, u32, u32) {
     let (mut met, mut missed, mut pending) = (0, 0, 0);
-    let clocks = f.cycles.iter().flat_map(|c| c.cycle.clocks.iter());
-    for k in clocks.filter(|k| k.commitment == id) {
+    let clocks = f
+        .cycles
+        .iter()
+        .flat_map(|c| c.cycle.clocks.iter().map(move |k| (c.cycle, k)));
+    for (cycle, k) in clocks.filter(|(_, k)| k.commitment == id) {
         let when = if cadence { k.deadline } else { k.start_at };
         if !p.contains(when) {
+            continue;
+        }
+        // A cadence is judged on SALs; a hand-off that was never accepted
+        // counts only when its cadence was ended early (rejected, SQO, won),
+        // which meets it. Undecided hand-offs show in acceptance's pending.
+        let ended_early = k.state == ClockState::Met && k.stop_trigger != Some(Trigger::Activity);
+        if cadence && cycle.accepted_at.is_none() && !ended_early {
             continue;
         }
         match k.state {

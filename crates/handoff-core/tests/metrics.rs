@@ -632,9 +632,11 @@ fn attempts_cadence_met_by_seven_calls_or_ended_early() {
     assert_close(actual, 4.0 / 6.0);
     assert_eq!((n, pending, status), (6, 0, Status::Missed));
 
-    // February: t5 with no calls: 0 / 1 = 0%, a real zero.
+    // February: t5 had no calls but was never accepted: not a SAL, so the
+    // cadence does not judge it (it shows as pending acceptance instead).
     let card = h.card(&p, &month(&p, "2026-02"), as_of);
-    assert_eq!(judged(&card, "attempts"), (Some(0.0), 1, 0, Status::Missed));
+    assert_eq!(judged(&card, "attempts"), (None, 0, 0, Status::NoData));
+    assert_eq!(card.funnel.pending, 1);
 
     // April as of 1 April: t6's window is still open: pending, no figure.
     let card = h.card(&p, &month(&p, "2026-04"), as_of);
@@ -1041,8 +1043,8 @@ fn breakdown_by_rep_sums_to_the_totals() {
     let won_arr: f64 = rows.iter().map(|(_, c)| c.funnel.won_arr).sum();
     assert_eq!(won_arr, f.won_arr);
     // So do the clock commitments' n and pending: the attempts windows (all
-    // closed by 16 March) are r1: a1 missed, a2 met (rejected), a3 missed;
-    // r2: b1 met (SQO), b2 missed. Total 2 / 5.
+    // closed by 16 March) are r1: a1 missed, a2 met (rejected); a3 was never
+    // accepted and is left out; r2: b1 met (SQO), b2 missed. Total 2 / 4.
     for id in ["first-touch", "attempts", "disposition"] {
         let (_, n, pending, _) = judged(&total, id);
         let n_sum: u32 = rows.iter().map(|(_, c)| judged(c, id).1).sum();
@@ -1051,11 +1053,11 @@ fn breakdown_by_rep_sums_to_the_totals() {
     }
     assert_eq!(
         judged(&total, "attempts"),
-        (Some(0.4), 5, 0, Status::Missed)
+        (Some(0.5), 4, 0, Status::Missed)
     );
     let (actual, n, _, _) = judged(row("r1"), "attempts");
-    assert_close(actual, 1.0 / 3.0);
-    assert_eq!(n, 3);
+    assert_close(actual, 1.0 / 2.0);
+    assert_eq!(n, 2);
 }
 
 // ------------------------------------------------- median and percentile
