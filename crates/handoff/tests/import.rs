@@ -546,19 +546,8 @@ fn olist_imports_cleanly_and_matches_pandas() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("olist.db");
     let folder = data.join("olist-marketing-funnel");
-    // Report in São Paulo time, the data's own: the default policy with its
-    // headquarters calendar moved there.
-    let policy = dir.path().join("sao-paulo.toml");
-    let text = std::fs::read_to_string(repo().join("policies/default.toml")).unwrap();
-    let moved = text.replace(
-        "time_zone = \"America/New_York\"",
-        "time_zone = \"America/Sao_Paulo\"",
-    );
-    assert_ne!(
-        moved, text,
-        "the default policy's time zone line changed; update this test"
-    );
-    std::fs::write(&policy, moved).unwrap();
+    // Report in São Paulo time, the data's own: the shipped Olist policy.
+    let policy = repo().join("policies/olist.toml");
     let policy_arg = policy.display().to_string();
     let db_arg = db.display().to_string();
     let run = |mapping_name: &str, file: &str| {
