@@ -68,12 +68,17 @@ pub struct DemoArgs {
     /// Number of accounts.
     #[arg(long, default_value_t = 2000)]
     pub accounts: u32,
-    /// Days of history, ending at --end.
+    /// Days of history, from --start.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
     /// Random seed; the same seed gives the same events.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// First day of the history (YYYY-MM-DD). Fixed, like `gen`'s, so the
+    /// demo is the same on every machine and every day; the scorecard is
+    /// judged as of the end of the history.
+    #[arg(long, default_value = "2026-01-01")]
+    pub start: String,
     /// Output format of the scorecard.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -520,3 +520,61 @@ fn engagement_covers_every_channel_and_both_tiers() {
         "under 50 employees {small:.3}"
     );
 }
+
+/// Runs the `handoff` binary; answers exit code, stdout and stderr.
+fn handoff(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HANDOFF_DB")
+        .env_remove("HANDOFF_POLICY")
+        .output()
+        .expect("the handoff binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8 output");
+    (
+        out.status.code().expect("an exit code"),
+        text(out.stdout),
+        text(out.stderr),
+    )
+}
+
+#[test]
+fn demo_refuses_a_database_it_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mine.db");
+    std::fs::write(&db, "precious data").unwrap();
+    let (code, _, err) = handoff(&["demo", "--accounts", "50", "--db", db.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("was not made by `handoff demo`"), "{err}");
+    assert_eq!(std::fs::read_to_string(&db).unwrap(), "precious data");
+}
+
+/// The demo stores what `gen` writes for the same options, prints the
+/// scorecard, and replaces its own database when run again.
+#[test]
+fn demo_stores_the_generated_year_and_replaces_its_own_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let db = db.to_str().unwrap();
+    let opts = ["--accounts", "200", "--seed", "3"];
+    let (_, jsonl, _) = handoff(&[&["gen"][..], &opts].concat());
+    let generated = jsonl.lines().count() as i64;
+
+    for run in 0..2 {
+        let (code, out, err) = handoff(&[&["demo", "--db", db][..], &opts].concat());
+        assert_eq!(code, 0, "run {run}: {err}");
+        assert!(
+            out.contains("COMMITMENTS") && out.contains("first-touch"),
+            "{out}"
+        );
+        assert!(
+            err.contains(&format!("{generated} events for 200 accounts")),
+            "{err}"
+        );
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, generated, "run {run}");
+    }
+}

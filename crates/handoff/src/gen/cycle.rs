@@ -428,7 +428,8 @@ impl AccountSim<'_> {
             plus(sqo, (days.max(7.0) * DAY as f64) as i64),
         );
         if chance(&mut self.rng, 0.5) {
-            let mid = sqo + (close - sqo) / 2;
+            let half = (close - sqo).num_seconds() / 2;
+            let mid = rep_time(&mut self.rng, cal, plus(sqo, half)).min(plus(close, -HOUR));
             self.opp_stage(cal, mid, owners.at(mid), &id, "proposal", Some(estimate));
         }
         if won {
