@@ -511,15 +511,17 @@ fn metric_value(
     as_of: DateTime<Utc>,
     fun: &Funnel,
 ) -> MetricOutcome {
-    let count = |v: u32, what: &str| -> MetricOutcome {
-        let none = f.cycles.is_empty() && f.opps.is_empty();
-        let actual = (!none).then_some(f64::from(v));
+    // A count is a real zero only when the data records that kind of step
+    // at all; a CRM export without accept events has no SAL count.
+    let count = |v: u32, seen: fn(&Cycle) -> bool, what: &str| -> MetricOutcome {
+        let recorded = f.cycles.iter().any(|c| seen(c.cycle));
+        let actual = recorded.then_some(f64::from(v));
         (actual, v, 0, false, format!("no {what} in this data"))
     };
     match m {
-        MetricName::MqaCount => count(fun.mqa, "accounts"),
-        MetricName::HandoffCount => count(fun.handoffs, "accounts"),
-        MetricName::SalCount => count(fun.sal, "accounts"),
+        MetricName::MqaCount => count(fun.mqa, |c| c.mqa_at.is_some(), "MQAs"),
+        MetricName::HandoffCount => count(fun.handoffs, |c| c.handoff_at.is_some(), "hand-offs"),
+        MetricName::SalCount => count(fun.sal, |c| c.accepted_at.is_some(), "accept events"),
         MetricName::WonArr => {
             let none = f.opps.is_empty();
             (

@@ -900,7 +900,7 @@ fn absent_inputs_give_a_note_not_zero_or_hundred_percent() {
     // No events at all.
     let card = History::default().card(&p, &march, as_of);
     let notes = [
-        ("sal-volume", "no accounts in this data"),
+        ("sal-volume", "no accept events in this data"),
         ("acceptance-rate", "no hand-offs in this period"),
         ("recycle", "no reject events in this period"),
         ("first-touch", "no first-touch clocks in this period"),
@@ -946,6 +946,9 @@ fn absent_inputs_give_a_note_not_zero_or_hundred_percent() {
     );
     assert_eq!(card.velocity.open_sqos, 1);
     assert_eq!(card.velocity.arr_per_day, None);
+    // The same source has no SAL count either: a missing step, not zero.
+    let c = commitment(&card, "sal-volume");
+    assert_eq!((c.actual, c.note.as_deref()), (None, Some("no accept events in this data")));
 
     // A rejection whose 24 h window is still open: absent, and said so.
     let mut h = History::default();

@@ -32,6 +32,28 @@ pub struct RebuildSummary {
     pub warnings: Vec<(String, DataWarning)>,
 }
 
+impl RebuildSummary {
+    /// Prints the data warnings to stderr, at most `limit` of them, so that
+    /// a problem in the data is flagged where the user is looking.
+    pub fn print_warnings(&self, limit: usize) {
+        for (account, w) in self.warnings.iter().take(limit) {
+            eprintln!(
+                "handoff: warning: account {account}: {} [event {}]",
+                w.message, w.event_id
+            );
+        }
+        if self.warnings.len() > limit {
+            eprintln!(
+                "handoff: ... and {} more data warnings; `handoff explain ACCOUNT` shows each",
+                self.warnings.len() - limit
+            );
+        }
+    }
+}
+
+/// How many data warnings a command prints before summarising the rest.
+pub const WARNINGS_SHOWN: usize = 10;
+
 /// Parses policy text, turning diagnostics into one readable error.
 pub fn parse_policy(text: &str, origin: &str) -> Result<Policy> {
     Policy::from_toml(text).map_err(|problems| {
@@ -219,5 +241,6 @@ pub fn run_rebuild(args: &RebuildArgs) -> Result<u8> {
         s.alerts,
         s.warnings.len()
     );
+    s.print_warnings(WARNINGS_SHOWN);
     Ok(crate::cli::EXIT_OK)
 }

@@ -504,6 +504,7 @@ fn breakdown_section(
         "SQO",
         "won",
         "win rate",
+        "MQA to won",
     ];
     let arr_head = format!("won ARR ({currency})");
     head.push(&arr_head);
@@ -529,6 +530,8 @@ fn breakdown_section(
             f.sqo.to_string(),
             f.won.to_string(),
             pct(f.conversions.win_rate),
+            pct(f.conversions.mqa_to_won),
+            pct(f.conversions.mqa_to_won),
             money(f.won_arr),
             num(c.velocity.median_days_sqo_to_won, 1),
         ];

@@ -141,6 +141,7 @@ fn rebuild(store: &mut Store, policy: Option<&Path>) -> Result<()> {
         summary.alerts,
         summary.warnings.len()
     );
+    summary.print_warnings(crate::replay::WARNINGS_SHOWN);
     Ok(())
 }
 
