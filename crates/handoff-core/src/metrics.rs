@@ -151,6 +151,8 @@ pub struct Influence {
     pub share: Option<f64>,
     pub won_deals: u32,
     pub influenced_deals: u32,
+    /// Why `share` is absent.
+    pub note: Option<String>,
 }
 
 /// The scorecard of one period (and optionally one slice).
@@ -566,13 +568,8 @@ fn metric_value(
         }
         MetricName::InfluencedArrShare => {
             let i = influence(f, p);
-            (
-                i.share,
-                i.won_deals,
-                0,
-                true,
-                "no won ARR in this period".into(),
-            )
+            let note = i.note.clone().unwrap_or_default();
+            (i.share, i.won_deals, 0, true, note)
         }
         MetricName::RecycleRate => recycle(policy, f, p, as_of),
     }
@@ -766,7 +763,19 @@ fn influence(f: &Facts, p: &Period) -> Influence {
             i.influenced_arr += amount;
         }
     }
-    i.share = (i.won_arr > 0.0).then(|| i.influenced_arr / i.won_arr);
+    // Without any marketing touch in the data, influence is unknown, not 0%.
+    let marketing_seen = f
+        .opps
+        .iter()
+        .map(|o| o.account)
+        .chain(f.cycles.iter().map(|c| c.account))
+        .any(|a| !a.engagements.is_empty() || !a.marketing_touches.is_empty());
+    i.share = (i.won_arr > 0.0 && marketing_seen).then(|| i.influenced_arr / i.won_arr);
+    i.note = match (i.won_arr > 0.0, marketing_seen) {
+        (false, _) => Some("no won ARR in this period".into()),
+        (true, false) => Some("no marketing engagement in this data".into()),
+        (true, true) => None,
+    };
     i
 }
 

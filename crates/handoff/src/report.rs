@@ -437,13 +437,16 @@ fn velocity_section(out: &mut String, md: bool, card: &Scorecard, currency: &str
     t.push(vec![format!("won ARR ({currency})"), money(i.won_arr)]);
     t.push(vec![
         "marketing-influenced ARR".into(),
-        format!(
-            "{} ({} of won ARR, {} of {} deals)",
-            money(i.influenced_arr),
-            pct(i.share),
-            i.influenced_deals,
-            i.won_deals
-        ),
+        match (&i.note, i.share) {
+            (Some(note), None) => note.clone(),
+            _ => format!(
+                "{} ({} of won ARR, {} of {} deals)",
+                money(i.influenced_arr),
+                pct(i.share),
+                i.influenced_deals,
+                i.won_deals
+            ),
+        },
     ]);
     t.render(md, out);
     if v.negative_durations > 0 {
@@ -530,7 +533,6 @@ fn breakdown_section(
             f.sqo.to_string(),
             f.won.to_string(),
             pct(f.conversions.win_rate),
-            pct(f.conversions.mqa_to_won),
             pct(f.conversions.mqa_to_won),
             money(f.won_arr),
             num(c.velocity.median_days_sqo_to_won, 1),
