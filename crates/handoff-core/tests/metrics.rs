@@ -1172,6 +1172,7 @@ fn scorecard_serialises_to_the_documented_keys() {
         [
             "influenced_arr",
             "influenced_deals",
+            "note",
             "share",
             "won_arr",
             "won_deals"
