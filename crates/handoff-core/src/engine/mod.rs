@@ -73,6 +73,8 @@ struct RateWatch {
     accepted: u32,
     rejected: u32,
     raised: bool,
+    /// Crossings so far; a re-armed rule raises a new alert with a new id.
+    crossings: u32,
 }
 
 /// The engine over one policy.
@@ -743,8 +745,13 @@ impl<'p> Engine<'p> {
                 continue;
             }
             w.raised = true;
+            w.crossings += 1;
+            let crossing = w.crossings;
             let alert = Alert {
-                id: format!("{}:{}", rule.id, p.label),
+                id: match crossing {
+                    1 => format!("{}:{}", rule.id, p.label),
+                    n => format!("{}:{}:{n}", rule.id, p.label),
+                },
                 rule: rule.id.clone(),
                 at,
                 kind: AlertKind::Metric,

@@ -400,3 +400,45 @@ fn a_rep_in_london_is_timed_on_the_london_calendar() {
     assert_eq!(k.deadline, at("2026-03-03T13:00:00Z"));
     assert_eq!(k.state, ClockState::Breached);
 }
+
+#[test]
+fn acceptance_alert_rearms_after_recovery_and_raises_a_new_alert() {
+    let text = include_str!("../../../../policies/default.toml")
+        .replace("min_sample = 20", "min_sample = 4");
+    let p = Policy::from_toml(&text).unwrap();
+    // Decisions in order: R R A A (2/4 = 50%: raised), A A A A (3/5, 4/6,
+    // 5/7, then 6/8 = 75%, not under 75%: re-armed), R (6/9 = 66.7%:
+    // raised again, with a new id).
+    let decisions = [
+        "rejected", "rejected", "accepted", "accepted", "accepted", "accepted", "accepted",
+        "accepted", "rejected",
+    ];
+    let mut es = base("c0");
+    for (i, decision) in decisions.iter().enumerate() {
+        let id = format!("c{i}");
+        es.push(ev(
+            json!({"id":format!("h{i}"),"type":"handoff","at":"2026-03-02T15:00:00Z",
+            "account":id,"rep":"r1"}),
+        ));
+        let mut d = json!({"id":format!("d{i}"),"type":decision,
+            "at":format!("2026-03-{:02}T15:00:00Z", 3 + i),"account":id});
+        if *decision == "rejected" {
+            d["reason"] = json!("bad fit");
+        }
+        es.push(ev(d));
+    }
+    let s = run(&p, es, "2026-04-01T00:00:00Z");
+    let ids: Vec<(&str, DateTime<Utc>)> = s
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::Metric)
+        .map(|a| (a.id.as_str(), a.at))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("acceptance-below-75:2026Q1", at("2026-03-06T15:00:00Z")),
+            ("acceptance-below-75:2026Q1:2", at("2026-03-11T15:00:00Z")),
+        ]
+    );
+}
