@@ -271,7 +271,7 @@ fn sal_count_counts_accept_events_once_per_cycle() {
     assert_eq!(march.funnel.sal, 5);
     let c = commitment(&march, "sal-volume");
     assert_eq!((c.actual, c.n, c.is_rate), (Some(5.0), 5, false));
-    assert_eq!((c.target.as_str(), c.status), (">= 150", Status::Missed));
+    assert_eq!((c.target.as_str(), c.status), (">= 40", Status::Missed));
     assert_eq!(c.note, None);
     // Hand-offs of March: s2 (31st), s3, s4, s5 twice = 5; s1's was in Feb.
     assert_eq!(march.funnel.handoffs, 5);
@@ -289,25 +289,25 @@ fn count_targets_scale_to_the_report_period() {
     let as_of = "2026-05-01T00:00:00Z";
     let tz = p.org_calendar().tz();
 
-    // A quarter spans 3 calendar months: ">= 150" per month asks 3 x 150.
+    // A quarter spans 3 calendar months: ">= 40" per month asks 3 x 40.
     let q1 = h.card(&p, &quarter(&p, "2026Q1"), as_of);
     let c = commitment(&q1, "sal-volume");
-    assert_eq!(c.target, ">= 450");
+    assert_eq!(c.target, ">= 120");
     assert_eq!(
         c.note.as_deref(),
-        Some("target >= 150 per month scaled to the period")
+        Some("target >= 40 per month scaled to the period")
     );
     // Q1 SALs: s1, s3, s4, s5 twice = 5 (s2 is in Q2).
     assert_eq!(c.actual, Some(5.0));
 
     // A calendar month is one month, long or short: March (31 days, one of
-    // them 23 hours long) and February (28 days) both ask exactly 150.
+    // them 23 hours long) and February (28 days) both ask exactly 40.
     for m in ["2026-03", "2026-02"] {
         let card = h.card(&p, &month(&p, m), as_of);
         let c = commitment(&card, "sal-volume");
         assert_eq!(
             (c.target.as_str(), c.note.as_deref()),
-            (">= 150", None),
+            (">= 40", None),
             "{m}"
         );
     }
@@ -317,16 +317,16 @@ fn count_targets_scale_to_the_report_period() {
     assert_eq!((c.actual, c.status), (Some(0.0), Status::Missed));
 
     // A week is 7 local dates over a mean month of 365.2425 / 12 =
-    // 30.436875 days: 150 x 7 / 30.436875 = 34.4966, rounded to 34.
+    // 30.436875 days: 40 x 7 / 30.436875 = 9.1993, rounded to 9.
     // ISO week 11 of 2026 is Mon 9 - Sun 15 March: s3 (10th), s4 (11th).
     let week = Period::parse_week("2026-W11", tz).unwrap();
     let card = h.card(&p, &week, as_of);
     let c = commitment(&card, "sal-volume");
-    assert_eq!((c.target.as_str(), c.actual), (">= 34", Some(2.0)));
+    assert_eq!((c.target.as_str(), c.actual), (">= 9", Some(2.0)));
 
     // A quarterly target of 450 asks a month for 450 / 3 = 150.
     let text = DEFAULT_POLICY.replace(
-        "period = \"month\"\ntarget = \">= 150\"",
+        "period = \"month\"\ntarget = \">= 40\"",
         "period = \"quarter\"\ntarget = \">= 450\"",
     );
     assert_ne!(text, DEFAULT_POLICY);
