@@ -379,3 +379,195 @@ mod tests {
         assert_eq!(e, back);
     }
 }
+
+impl Event {
+    /// Checks what the types alone cannot: the event `id` is not blank and
+    /// has no spaces at its start or end; every account, contact, rep and
+    /// opportunity id the event names is not blank; `amount` (ARR) and
+    /// `annual_revenue` are finite and 0 or more. The error names the field
+    /// first, e.g. `amount -5000 is negative; ARR must be 0 or more`.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.trim().is_empty() {
+            return Err(format!(
+                "id {:?} is blank; every event needs a unique, non-blank id",
+                self.id
+            ));
+        }
+        if self.id.trim() != self.id {
+            return Err(format!(
+                "id {:?} has spaces at its start or end; write it without them",
+                self.id
+            ));
+        }
+        let type_name = self.type_name();
+        for (field, value, required) in self.body.id_fields() {
+            if value.is_some_and(|v| v.trim().is_empty()) {
+                let value = value.unwrap_or_default();
+                return Err(if required {
+                    format!(
+                        "{field} {value:?} is blank; {type_name} events must name their {field}"
+                    )
+                } else {
+                    format!("{field} {value:?} is blank; name the {field} or leave {field} out")
+                });
+            }
+        }
+        self.body.check_amounts()
+    }
+}
+
+impl EventBody {
+    /// The id fields the payload has: (field, value if given, required).
+    fn id_fields(&self) -> Vec<(&'static str, Option<&str>, bool)> {
+        use EventBody::*;
+        fn req<'a>(name: &'static str, v: &'a str) -> (&'static str, Option<&'a str>, bool) {
+            (name, Some(v), true)
+        }
+        fn opt<'a>(
+            name: &'static str,
+            v: &'a Option<String>,
+        ) -> (&'static str, Option<&'a str>, bool) {
+            (name, v.as_deref(), false)
+        }
+        match self {
+            Account(a) => vec![req("account", &a.account)],
+            Contact(c) => vec![req("contact", &c.contact), opt("account", &c.account)],
+            Rep(r) => vec![req("rep", &r.rep)],
+            Engagement(e) => vec![opt("account", &e.account), opt("contact", &e.contact)],
+            Stage(s) => vec![req("account", &s.account), opt("rep", &s.rep)],
+            Handoff(h) => vec![req("account", &h.account), req("rep", &h.rep)],
+            Accepted(a) => vec![req("account", &a.account), opt("rep", &a.rep)],
+            Rejected(r) => vec![req("account", &r.account), opt("rep", &r.rep)],
+            Nurture(n) => vec![req("account", &n.account)],
+            Activity(a) => vec![req("account", &a.account), opt("rep", &a.rep)],
+            Disposition(d) => vec![req("account", &d.account), opt("rep", &d.rep)],
+            Opportunity(o) => vec![
+                req("opportunity", &o.opportunity),
+                req("account", &o.account),
+                opt("rep", &o.rep),
+            ],
+            Reassign(r) => vec![req("account", &r.account), req("rep", &r.rep)],
+        }
+    }
+
+    /// Money fields must be finite and 0 or more.
+    fn check_amounts(&self) -> Result<(), String> {
+        let (field, value, what) = match self {
+            EventBody::Opportunity(o) => ("amount", o.amount, "ARR"),
+            EventBody::Account(a) => ("annual_revenue", a.annual_revenue, "annual revenue"),
+            _ => return Ok(()),
+        };
+        match value {
+            Some(v) if !v.is_finite() => Err(format!(
+                "{field} {v} is not a number; {what} must be a finite number, 0 or more"
+            )),
+            Some(v) if v < 0.0 => Err(format!("{field} {v} is negative; {what} must be 0 or more")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    fn event(line: &str) -> Event {
+        Event::from_json(line).unwrap()
+    }
+
+    fn opportunity(amount: Option<f64>) -> Event {
+        let mut e = event(
+            r#"{"id":"o1","at":"2026-03-02T09:00:00Z","type":"opportunity","opportunity":"op","account":"a","stage":"won"}"#,
+        );
+        if let EventBody::Opportunity(o) = &mut e.body {
+            o.amount = amount;
+        }
+        e
+    }
+
+    #[test]
+    fn a_well_formed_event_passes() {
+        assert_eq!(opportunity(Some(24000.0)).validate(), Ok(()));
+        // 0 is a valid ARR (a free pilot), and so is no amount at all.
+        assert_eq!(opportunity(Some(0.0)).validate(), Ok(()));
+        assert_eq!(opportunity(None).validate(), Ok(()));
+    }
+
+    #[test]
+    fn blank_event_ids_are_refused() {
+        for id in ["", "   ", "\t"] {
+            let mut e = opportunity(None);
+            e.id = id.to_string();
+            let err = e.validate().unwrap_err();
+            assert!(err.starts_with(&format!("id {id:?} is blank")), "{err}");
+        }
+        let mut e = opportunity(None);
+        e.id = " o1".to_string();
+        assert_eq!(
+            e.validate().unwrap_err(),
+            "id \" o1\" has spaces at its start or end; write it without them"
+        );
+    }
+
+    #[test]
+    fn negative_or_non_finite_arr_is_refused() {
+        assert_eq!(
+            opportunity(Some(-5000.0)).validate().unwrap_err(),
+            "amount -5000 is negative; ARR must be 0 or more"
+        );
+        for v in [f64::NAN, f64::INFINITY] {
+            let err = opportunity(Some(v)).validate().unwrap_err();
+            assert!(
+                err.starts_with("amount ") && err.contains("is not a number"),
+                "{err}"
+            );
+        }
+        let mut account =
+            event(r#"{"id":"a1","at":"2026-03-02T09:00:00Z","type":"account","account":"acme"}"#);
+        if let EventBody::Account(a) = &mut account.body {
+            a.annual_revenue = Some(-1.5);
+        }
+        assert_eq!(
+            account.validate().unwrap_err(),
+            "annual_revenue -1.5 is negative; annual revenue must be 0 or more"
+        );
+    }
+
+    #[test]
+    fn blank_account_rep_contact_and_opportunity_ids_are_named() {
+        let cases = [
+            (
+                r#"{"type":"handoff","account":" ","rep":"r1"}"#,
+                "account \" \" is blank; handoff events must name their account",
+            ),
+            (
+                r#"{"type":"handoff","account":"acme","rep":""}"#,
+                "rep \"\" is blank; handoff events must name their rep",
+            ),
+            (
+                r#"{"type":"opportunity","opportunity":"","account":"a","stage":"sqo"}"#,
+                "opportunity \"\" is blank; opportunity events must name their opportunity",
+            ),
+            (
+                r#"{"type":"contact","contact":"c1","account":""}"#,
+                "account \"\" is blank; name the account or leave account out",
+            ),
+            (
+                r#"{"type":"engagement","kind":"demo_request","contact":"  "}"#,
+                "contact \"  \" is blank; name the contact or leave contact out",
+            ),
+            (
+                r#"{"type":"accepted","account":"acme","rep":""}"#,
+                "rep \"\" is blank; name the rep or leave rep out",
+            ),
+            (
+                r#"{"type":"rep","rep":""}"#,
+                "rep \"\" is blank; rep events must name their rep",
+            ),
+        ];
+        for (body, want) in cases {
+            let line = body.replacen('{', r#"{"id":"e1","at":"2026-03-02T09:00:00Z","#, 1);
+            assert_eq!(event(&line).validate().unwrap_err(), want, "{line}");
+        }
+    }
+}

@@ -48,6 +48,8 @@ pub enum Status {
     Met,
     Missed,
     NoData,
+    /// A count not yet reached in a period that has not ended.
+    InProgress,
 }
 
 /// One row of the scorecard.
@@ -134,6 +136,8 @@ pub struct Velocity {
     pub median_days_sqo_to_won: Option<f64>,
     /// Deals left out of a median because a date came before its start.
     pub negative_durations: u32,
+    /// Won deals with no ARR recorded (absent or 0), left out of the average.
+    pub won_without_arr: u32,
     /// Inputs of open SQOs x win rate x average won ARR / average days.
     pub open_sqos: u32,
     pub win_rate: Option<f64>,
@@ -408,10 +412,12 @@ fn funnel(policy: &Policy, f: &Facts, p: &Period, _as_of: DateTime<Utc>) -> Funn
     }
     out.conversions = Conversions {
         acceptance: share(decided_acc, decided_acc + decided_rej),
-        mqa_to_sal: share(mqa_sal, out.mqa),
+        mqa_to_sal: share(mqa_sal, out.mqa)
+            .filter(|_| f.cycles.iter().any(|c| c.cycle.accepted_at.is_some())),
         sal_to_sqo: share(sal_sqo, out.sal),
         sal_to_sqo_pending: sal_open,
-        win_rate: share(closed_won, closed_won + closed_lost),
+        win_rate: share(closed_won, closed_won + closed_lost)
+            .filter(|_| f.opps.iter().any(|o| o.opp.lost_at.is_some())),
         mqa_to_won: share(mqa_won, out.mqa),
     };
     out
@@ -481,13 +487,23 @@ fn judge(
             );
         }
     }
+    let (mut actual, mut empty_note) = (actual, empty_note);
+    if as_of < p.from {
+        actual = None;
+        empty_note = format!("the period starts after the as-of instant {}", as_of.format("%Y-%m-%d"));
+    }
+    let unfinished = as_of < p.to;
     let status = match actual {
         None => Status::NoData,
         Some(v) if target.is_met(v) => Status::Met,
+        Some(_) if unfinished && !is_rate => Status::InProgress,
         Some(_) => Status::Missed,
     };
     if actual.is_none() {
         note = Some(empty_note);
+    } else if status == Status::InProgress {
+        let done = (as_of - p.from).num_seconds() as f64 / (p.to - p.from).num_seconds() as f64;
+        note = Some(format!("period in progress: {:.0}% of it has elapsed", done * 100.0));
     }
     CommitmentResult {
         id: c.id.clone(),
@@ -720,10 +736,18 @@ fn velocity(f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Velocity {
             continue;
         };
         v.won += 1;
-        arr.push(o.opp.amount.unwrap_or(0.0));
+        // A deal with no ARR recorded (absent or 0) says nothing about the
+        // average deal size.
+        match o.opp.amount.filter(|a| *a > 0.0) {
+            Some(a) => arr.push(a),
+            None => v.won_without_arr += 1,
+        }
         push(&mut sal, o.cycle.and_then(|c| c.accepted_at), won);
         push(&mut mqa, o.cycle.and_then(|c| c.mqa_at), won);
-        push(&mut sqo, Some(o.opp.opened_at), won);
+        // An SQO seen only through its close has no time to close.
+        if !o.opp.sqo_implied {
+            push(&mut sqo, Some(o.opp.opened_at), won);
+        }
     }
     v.negative_durations = negative;
     v.median_days_sal_to_won = median(&mut sal);
@@ -744,7 +768,9 @@ fn velocity(f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Velocity {
         .iter()
         .filter(|o| in_p(p, o.opp.lost_at) && o.opp.won_at.is_none())
         .count();
-    v.win_rate = share(v.won, v.won + lost as u32);
+    // Without any lost deal in the data, a win rate would be a guess.
+    let losses_recorded = f.opps.iter().any(|o| o.opp.lost_at.is_some());
+    v.win_rate = share(v.won, v.won + lost as u32).filter(|_| losses_recorded);
     v.arr_per_day = match (v.win_rate, v.avg_won_arr, v.avg_days_to_close) {
         (Some(w), Some(a), Some(d)) if d > 0.0 => Some(f64::from(v.open_sqos) * w * a / d),
         _ => None,

@@ -13,16 +13,22 @@ use chrono_tz::Tz;
 use handoff_core::engine::{AccountRecord, Alert, ClockRecord, ClockState, Cycle};
 
 use crate::cli::ExplainArgs;
-use crate::replay::{load_policy, load_snapshot};
+use crate::replay::{load_policy, load_snapshot, open_existing};
 use crate::report::hm;
-use crate::store::Store;
 
 /// Runs `handoff explain`.
 pub fn run(args: &ExplainArgs) -> Result<u8> {
-    let store = Store::open(&args.store.db)
-        .with_context(|| format!("opening {}", args.store.db.display()))?;
+    let store = open_existing(&args.store.db)?;
     let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
     let Some(json) = store.load_account(&args.account)? else {
+        let lead = handoff_core::engine::lone_lead(&args.account);
+        if store.load_account(&lead)?.is_some() {
+            anyhow::bail!(
+                "no account {:?}, but a lone lead's account {lead:?} exists; run \
+                 `handoff explain {lead}`",
+                args.account
+            );
+        }
         anyhow::bail!(
             "no account {:?} in {}; check the id (ids are case-sensitive) or run `handoff rebuild`",
             args.account,
@@ -152,9 +158,12 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
 
 fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
     let _ = writeln!(out, "Cycle {}", c.number);
-    let line = |out: &mut String, t: Option<DateTime<Utc>>, what: String| {
+    // Steps are gathered, then told in time order.
+    type Steps = Vec<(DateTime<Utc>, String)>;
+    let mut steps: Steps = Vec::new();
+    let line = |steps: &mut Steps, t: Option<DateTime<Utc>>, what: String| {
         if let Some(t) = t {
-            let _ = writeln!(out, "  {}  {what}", when(t, tz));
+            steps.push((t, what));
         }
     };
     let qual = match &c.qualification {
@@ -176,9 +185,9 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
             c.mqa_event.as_deref().unwrap_or("-")
         ),
     };
-    line(out, c.mqa_at, qual);
+    line(&mut steps, c.mqa_at, qual);
     line(
-        out,
+        &mut steps,
         c.handoff_at,
         format!(
             "handed off to {}{} [{}]",
@@ -191,7 +200,7 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
         ),
     );
     line(
-        out,
+        &mut steps,
         c.first_touch_at,
         format!(
             "first touch by {} after {} business time",
@@ -200,7 +209,7 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
         ),
     );
     line(
-        out,
+        &mut steps,
         c.accepted_at,
         format!(
             "accepted (SAL) [{}]",
@@ -208,7 +217,7 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
         ),
     );
     line(
-        out,
+        &mut steps,
         c.rejected_at,
         format!(
             "rejected: {} [{}]",
@@ -217,21 +226,25 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
         ),
     );
     line(
-        out,
+        &mut steps,
         c.nurture_at,
         format!(
             "returned to nurture [{}]",
             c.nurture_event.as_deref().unwrap_or("-")
         ),
     );
-    line(out, c.disposition_at, "disposition recorded".into());
-    line(out, c.sqo_at, "SQO".into());
+    line(&mut steps, c.disposition_at, "disposition recorded".into());
+    line(&mut steps, c.sqo_at, "SQO".into());
     line(
-        out,
+        &mut steps,
         c.won_at,
         format!("won, ARR {:.0}", c.won_amount.unwrap_or(0.0)),
     );
-    line(out, c.lost_at, "lost".into());
+    line(&mut steps, c.lost_at, "lost".into());
+    steps.sort_by_key(|(t, _)| *t);
+    for (t, what) in steps {
+        let _ = writeln!(out, "  {}  {what}", when(t, tz));
+    }
     let _ = writeln!(
         out,
         "  {} activities after hand-off ({} automated, not counted)",

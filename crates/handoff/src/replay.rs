@@ -214,6 +214,44 @@ pub fn load_snapshot(store: &Store) -> Result<Snapshot> {
     })
 }
 
+/// Opens a database that must already exist (report, explain, rebuild),
+/// so that a mistyped `--db` is an error rather than a new empty file.
+pub fn open_existing(db: &Path) -> Result<Store> {
+    if !db.exists() {
+        bail!(
+            "no database at {}; import events first (`handoff import --db {} FILE...`) \
+             or run `handoff demo`",
+            db.display(),
+            db.display()
+        );
+    }
+    Store::open(db).with_context(|| format!("opening {}", db.display()))
+}
+
+/// Replays the stored log in memory, without storing anything: events up
+/// to `as_of` only, clocks judged as of `as_of`. This is how a report runs
+/// under another policy or as of another instant than the stored state.
+pub fn replay_in_memory(store: &Store, policy: &Policy, as_of: DateTime<Utc>) -> Result<Snapshot> {
+    let mut events = store.events_ordered().context("reading the event log")?;
+    let total = events.len();
+    events.retain(|e| e.at_utc() <= as_of);
+    sort_events(&mut events);
+    let mut engine = Engine::new(policy);
+    let mut effects = Vec::new();
+    for ev in &events {
+        engine.apply(ev, &mut effects);
+        effects.clear();
+    }
+    let left_out = total - events.len();
+    if left_out > 0 {
+        eprintln!(
+            "handoff: {left_out} events after {} left out (they had not happened as of then)",
+            as_of.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    Ok(engine.finish(as_of))
+}
+
 /// Parses an `--as-of` value, defaulting to now.
 pub fn parse_as_of(text: Option<&str>) -> Result<DateTime<Utc>> {
     match text {
@@ -228,8 +266,7 @@ pub fn parse_as_of(text: Option<&str>) -> Result<DateTime<Utc>> {
 
 /// Runs `handoff rebuild`.
 pub fn run_rebuild(args: &RebuildArgs) -> Result<u8> {
-    let mut store = Store::open(&args.store.db)
-        .with_context(|| format!("opening {}", args.store.db.display()))?;
+    let mut store = open_existing(&args.store.db)?;
     let (_, text) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let s = rebuild_as_of(&mut store, Some(&text), as_of)?;

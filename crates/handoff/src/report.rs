@@ -17,16 +17,22 @@ use handoff_core::Policy;
 use serde_json::json;
 
 use crate::cli::{By, Format, ReportArgs};
-use crate::replay::{load_policy, load_snapshot, parse_as_of};
+use crate::replay::{load_policy, load_snapshot, open_existing, parse_as_of, replay_in_memory};
 use crate::store::Store;
 
 /// Runs `handoff report`.
 pub fn run(args: &ReportArgs) -> Result<u8> {
-    let store = Store::open(&args.store.db)
-        .with_context(|| format!("opening {}", args.store.db.display()))?;
-    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
-    let snapshot = load_snapshot(&store)?;
+    let store = open_existing(&args.store.db)?;
+    let (policy, text) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
+    // The stored state was built under the stored policy as of the last
+    // rebuild; another policy or another instant needs its own replay.
+    let other_policy = args.store.policy.is_some() && store.policy_text()? != Some(text);
+    let snapshot = if other_policy || args.as_of.is_some() {
+        replay_in_memory(&store, &policy, as_of)?
+    } else {
+        load_snapshot(&store)?
+    };
     let period = choose_period(args, &policy, &store)?;
     let text = render(
         &policy,
@@ -108,7 +114,17 @@ pub fn render(
     format: Format,
 ) -> Result<String> {
     let card = metrics::scorecard(policy, snapshot, period, as_of);
-    let rows = by.map(|d| metrics::breakdown(policy, snapshot, period, as_of, d));
+    let mut rows = by.map(|d| metrics::breakdown(policy, snapshot, period, as_of, d));
+    if format != Format::Json {
+        // People read names; JSON keeps the ids.
+        for (key, _) in rows.iter_mut().flatten() {
+            if let Some(name) = snapshot.reps.get(key.as_str()).and_then(|r| r.name.as_ref()) {
+                if name != key {
+                    *key = format!("{name} ({key})");
+                }
+            }
+        }
+    }
     Ok(match format {
         Format::Json => to_json(policy, &card, by, rows.as_deref())?,
         Format::Table => to_text(policy, &card, by, rows.as_deref(), false),
@@ -142,6 +158,11 @@ fn to_json(
             .into();
     }
     Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+/// An instant in the organisation's zone, e.g. `2026-03-03 11:00 EST`.
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 /// Formats a share as a percentage with one decimal.
@@ -248,6 +269,7 @@ fn status_text(s: Status) -> &'static str {
         Status::Met => "met",
         Status::Missed => "MISSED",
         Status::NoData => "no data",
+        Status::InProgress => "in progress",
     }
 }
 
@@ -260,6 +282,7 @@ fn commitments_table(card: &Scorecard) -> Table {
         "n",
         "pending",
         "status",
+        "what it promises",
     ]);
     for c in &card.commitments {
         let actual = if c.is_rate {
@@ -275,6 +298,7 @@ fn commitments_table(card: &Scorecard) -> Table {
             c.n.to_string(),
             c.pending.to_string(),
             status_text(c.status).into(),
+            c.description.clone(),
         ]);
     }
     t
@@ -287,13 +311,14 @@ fn to_text(
     rows: Option<&[(String, Scorecard)]>,
     md: bool,
 ) -> String {
+    let tz = policy.org_calendar().tz();
     let mut out = String::new();
     let title = format!(
         "handoff scorecard: {} · {} ({}) · as of {}",
         policy.name,
         card.period.label,
         card.period.time_zone,
-        card.as_of.format("%Y-%m-%d %H:%M UTC")
+        local(card.as_of, tz)
     );
     if md {
         let _ = writeln!(out, "# {title}\n");
@@ -303,6 +328,13 @@ fn to_text(
 
     heading(&mut out, md, "Commitments");
     commitments_table(card).render(md, &mut out);
+    let _ = writeln!(
+        out,
+        "Counts are entries in the period. Rates follow the period's cohort as \
+         decided by the as-of instant\n(acceptance: of hand-offs made in the period; \
+         clocks: first touch and disposition started in it,\nattempts windows closed in it). \
+         docs/metrics.md has every definition.\n"
+    );
     for c in card.commitments.iter().filter(|c| c.note.is_some()) {
         let _ = writeln!(
             out,
@@ -317,7 +349,7 @@ fn to_text(
     funnel_section(&mut out, md, card);
     first_touch_section(&mut out, md, card);
     velocity_section(&mut out, md, card, &policy.currency);
-    alerts_section(&mut out, md, card);
+    alerts_section(&mut out, md, card, tz);
     if let (Some(by), Some(rows)) = (by, rows) {
         breakdown_section(&mut out, md, by, rows, &policy.currency);
     }
@@ -449,6 +481,13 @@ fn velocity_section(out: &mut String, md: bool, card: &Scorecard, currency: &str
         },
     ]);
     t.render(md, out);
+    if v.won_without_arr > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} won deal(s) have no ARR recorded (absent or 0): left out of the average\n",
+            v.won_without_arr, v.won
+        );
+    }
     if v.negative_durations > 0 {
         let _ = writeln!(
             out,
@@ -458,7 +497,7 @@ fn velocity_section(out: &mut String, md: bool, card: &Scorecard, currency: &str
     }
 }
 
-fn alerts_section(out: &mut String, md: bool, card: &Scorecard) {
+fn alerts_section(out: &mut String, md: bool, card: &Scorecard, tz: Tz) {
     heading(out, md, &format!("Alerts raised ({})", card.alerts.len()));
     const SHOWN: usize = 10;
     for a in card.alerts.iter().rev().take(SHOWN) {
@@ -471,7 +510,7 @@ fn alerts_section(out: &mut String, md: bool, card: &Scorecard) {
             out,
             "{}{} {}: {} -> {}",
             if md { "- " } else { "  " },
-            a.at.format("%Y-%m-%d %H:%M"),
+            local(a.at, tz),
             a.rule,
             a.message,
             to.join(", ")
@@ -503,7 +542,6 @@ fn breakdown_section(
         "MQA",
         "hand-offs",
         "SAL",
-        "accept",
         "SQO",
         "won",
         "win rate",
@@ -529,7 +567,6 @@ fn breakdown_section(
             f.mqa.to_string(),
             f.handoffs.to_string(),
             f.sal.to_string(),
-            pct(f.conversions.acceptance),
             f.sqo.to_string(),
             f.won.to_string(),
             pct(f.conversions.win_rate),

@@ -444,6 +444,13 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Effect>,
     ) {
         let team = self.reps.get(rep).and_then(|r| r.team.clone());
+        if !self.reps.contains_key(rep) {
+            let msg = format!(
+                "hand-off to rep {rep}, who has no rep event: no team, manager or calendar \
+                 known; the organisation's calendar times the clocks"
+            );
+            self.warn(id, ev, at, &msg, out);
+        }
         let acc = self.ensure(id);
         let reassigning = acc.open_cycle().is_some_and(|c| c.handoff_at.is_some());
         if reassigning {
@@ -518,6 +525,10 @@ impl<'p> Engine<'p> {
         c.accepted_at = Some(at);
         c.accepted_event = Some(ev.id.clone());
         let handoff_at = c.handoff_at;
+        if handoff_at.is_none() {
+            let msg = "accepted without a hand-off: counted as a SAL, outside the acceptance rate";
+            self.warn(id, ev, at, msg, out);
+        }
         self.move_stage(id, ev, at, Stage::Sal, None, out);
         self.stop_clocks(id, Trigger::Accepted, ev, at, out);
         self.start_clocks(id, Trigger::Accepted, ev, at, out);
@@ -629,13 +640,15 @@ impl<'p> Engine<'p> {
             Some(i) => i,
             None => {
                 let influenced = acc.was_influenced(at, lookback);
-                acc.opportunities.push(OpportunityRecord::new(
+                let mut opp = OpportunityRecord::new(
                     &o.opportunity,
                     at,
                     cycle_number,
                     o.rep.clone(),
                     influenced,
-                ));
+                );
+                opp.sqo_implied = o.stage != "sqo";
+                acc.opportunities.push(opp);
                 acc.opportunities.len() - 1
             }
         };

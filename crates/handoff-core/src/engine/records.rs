@@ -207,6 +207,9 @@ pub struct OpportunityRecord {
     pub currency: Option<String>,
     /// A marketing touch lay within the look-back before it opened.
     pub influenced: bool,
+    /// No `sqo` event was seen: it first appeared already won or lost.
+    #[serde(default)]
+    pub sqo_implied: bool,
     pub custom_stages: Vec<(String, DateTime<Utc>)>,
 }
 
@@ -229,6 +232,7 @@ impl OpportunityRecord {
             amount: None,
             currency: None,
             influenced,
+            sqo_implied: false,
             custom_stages: Vec::new(),
         }
     }

@@ -381,6 +381,10 @@ fn won_before_its_mqa_is_flagged_and_kept_out_of_velocity() {
     assert_eq!(card.funnel.conversions.mqa_to_won, Some(1.0));
     assert_eq!(card.velocity.median_days_mqa_to_won, None);
     assert_eq!(card.velocity.negative_durations, 1);
+    // No lost deal and no SQO event anywhere in the data: the win rate and
+    // the time to close are unknown, not 100% and 0 days.
+    assert_eq!(card.funnel.conversions.win_rate, None);
+    assert_eq!(card.velocity.median_days_sqo_to_won, None);
 }
 
 #[test]
@@ -440,5 +444,68 @@ fn acceptance_alert_rearms_after_recovery_and_raises_a_new_alert() {
             ("acceptance-below-75:2026Q1", at("2026-03-06T15:00:00Z")),
             ("acceptance-below-75:2026Q1:2", at("2026-03-11T15:00:00Z")),
         ]
+    );
+}
+
+#[test]
+fn an_unfinished_month_shows_counts_in_progress_and_a_future_one_no_data() {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(
+        json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"}),
+    ));
+    let p = policy();
+    let march = Period::parse_month("2026-03", p.org_calendar().tz()).unwrap();
+    // As of 16 March 12:00 EDT the month is half over (15.5 of 31 days,
+    // less the DST hour): 1 SAL against 40 is not yet a miss.
+    let as_of = at("2026-03-16T16:00:00Z");
+    let s = run(&p, es.clone(), "2026-03-16T16:00:00Z");
+    let card = metrics::scorecard(&p, &s, &march, as_of);
+    let sal = card
+        .commitments
+        .iter()
+        .find(|c| c.id == "sal-volume")
+        .unwrap();
+    assert_eq!(
+        (sal.actual, sal.status),
+        (Some(1.0), metrics::Status::InProgress)
+    );
+    assert_eq!(
+        sal.note.as_deref(),
+        Some("period in progress: 50% of it has elapsed")
+    );
+    // April has not started as of then: no data, whatever the counts.
+    let april = Period::parse_month("2026-04", p.org_calendar().tz()).unwrap();
+    let card = metrics::scorecard(&p, &s, &april, as_of);
+    let sal = card
+        .commitments
+        .iter()
+        .find(|c| c.id == "sal-volume")
+        .unwrap();
+    assert_eq!((sal.actual, sal.status), (None, metrics::Status::NoData));
+}
+
+#[test]
+fn orphan_acceptance_and_unknown_rep_are_flagged() {
+    let es = vec![
+        ev(
+            json!({"id":"h","type":"handoff","at":"2026-03-02T15:00:00Z","account":"a","rep":"ghost"}),
+        ),
+        ev(json!({"id":"x","type":"accepted","at":"2026-03-02T16:00:00Z","account":"b"})),
+    ];
+    let s = run(&policy(), es, "2026-03-10T00:00:00Z");
+    let warning = |id: &str| {
+        s.accounts.iter().find(|a| a.id == id).unwrap().warnings[0]
+            .message
+            .clone()
+    };
+    assert!(
+        warning("a").contains("rep ghost, who has no rep event"),
+        "{}",
+        warning("a")
+    );
+    assert!(
+        warning("b").starts_with("accepted without a hand-off"),
+        "{}",
+        warning("b")
     );
 }
