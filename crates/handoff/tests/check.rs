@@ -245,18 +245,11 @@ fn warnings_are_printed_but_do_not_fail() {
     let path = fixture("warnings.toml");
     let run = check(&path);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    // Line 13 `target = "> 80"`: column 10. Line 17 `breach = "..."`:
-    // column 10.
-    let want = vec![
-        format!(
-            "{path}:13:10: warning: commitments[0].target: acceptance_rate is a share, but \
-             \"> 80\" is a plain number"
-        ),
-        format!(
-            "{path}:17:10: warning: alerts[0].breach: commitment \"acceptance-rate\" has no \
-             clock, so it never breaches and this alert never fires"
-        ),
-    ];
+    // Line 17 `breach = "..."`: column 10.
+    let want = vec![format!(
+        "{path}:17:10: warning: alerts[0].breach: commitment \"acceptance-rate\" has no \
+         clock, so it never breaches and this alert never fires"
+    )];
     assert_eq!(findings(&run, "warning"), want, "\n{}", run.stdout);
     assert!(findings(&run, "error").is_empty());
     assert!(run
@@ -289,4 +282,18 @@ fn unreadable_file_exits_2_and_says_what_to_do() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_share_target_without_percent_is_an_error() {
+    let path = fixture("rate-without-percent.toml");
+    let run = check(&path);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    // Line 12 `target = "> 80"`: the value starts at column 10.
+    let want = vec![format!(
+        "{path}:12:10: error: commitments[0].target: acceptance_rate is a share, but the \
+         target \"> 80\" has no %"
+    )];
+    assert_eq!(findings(&run, "error"), want, "\n{}", run.stdout);
+    assert!(run.stdout.contains("help: write it as a percentage, e.g. \"> 80%\""));
 }

@@ -269,9 +269,11 @@ fn salesforce_fixtures_with_bom_crlf_and_us_dates() {
     };
     assert_eq!(summary(&out), expected);
     let rejects = rejects_of(&db);
+    // The file is CRLF; the header is line 1, so 00Q03 is line 4 and the
+    // row without a Lead ID line 5.
     assert_eq!(
         (rejects[0]["line"].as_u64(), rejects[1]["line"].as_u64()),
-        (Some(3), Some(4))
+        (Some(4), Some(5))
     );
 
     let evs = events(&db);
@@ -417,12 +419,310 @@ fn conflicting_event_is_reported_and_strict_exits_1() {
         "{}",
         stderr(&out)
     );
+    // What to do about it: the first version stays.
+    let advice = "handoff: 1 conflicting event: the store keeps the first version of an id; \
+                  to correct events imported wrongly, import into a fresh database (or give \
+                  the corrected events new ids)";
+    assert!(stderr(&out).contains(advice), "{}", stderr(&out));
     let store = Store::open(&db).unwrap();
     let EventBody::Handoff(h) = &store.events_ordered().unwrap()[0].body else {
         panic!()
     };
     assert_eq!(h.rep, "r1");
     assert_eq!(store.conflicts().unwrap()[0].source, format!("{b_arg}:1"));
+}
+
+/// The JSON line of a hand-off to `rep`, with the given id.
+fn handoff_line(id: &str, account: &str, rep: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"handoff","at":"2026-03-02T10:00:00Z","account":"{account}","rep":"{rep}"}}"#
+    )
+}
+
+#[test]
+fn invalid_events_are_rejected_naming_the_field_and_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let file = dir.path().join("events.jsonl");
+    let lines = [
+        handoff_line("", "acme", "r1"),
+        handoff_line("   ", "acme", "r1"),
+        r#"{"id":"o1","type":"opportunity","at":"2026-03-02T10:00:00Z","opportunity":"op1","account":"acme","stage":"won","amount":-5000}"#.to_string(),
+        handoff_line("h1", "acme", "r1"),
+        // Unrelated to line 1 but for its empty id: once counted as a
+        // conflict with line 1 and dropped.
+        handoff_line("", "beta", "r2"),
+        handoff_line("h2", "beta", " "),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = import(&db, None, &[&file], 0);
+    // Only line 4 is a valid event; the other five are rejected.
+    let expected = Summary {
+        rows: 6,
+        events: 1,
+        imported: 1,
+        duplicates: 0,
+        conflicts: 0,
+        rejected: 5,
+    };
+    assert_eq!(summary(&out), expected);
+    let rejects = rejects_of(&db);
+    let got: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (int(&r["line"]), r["reason"].as_str().unwrap()))
+        .collect();
+    let blank = "is blank; every event needs a unique, non-blank id";
+    assert_eq!(
+        got,
+        [
+            (1, format!("id \"\" {blank}").as_str()),
+            (2, format!("id \"   \" {blank}").as_str()),
+            (3, "amount -5000 is negative; ARR must be 0 or more"),
+            (5, format!("id \"\" {blank}").as_str()),
+            (6, "rep \" \" is blank; handoff events must name their rep"),
+        ]
+    );
+    let stored: Vec<String> = events(&db).into_iter().map(|e| e.id).collect();
+    assert_eq!(stored, ["h1"]);
+}
+
+#[test]
+fn mapped_rows_with_invalid_events_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let map = dir.path().join("deals.toml");
+    std::fs::write(
+        &map,
+        r#"
+[source]
+timezone = "UTC"
+date_formats = ["%Y-%m-%d"]
+[[event]]
+type = "opportunity"
+id = "deal:{id}"
+at = { column = "closed" }
+[event.fields]
+opportunity = "{id}"
+account = "{account}"
+stage = "won"
+amount = { column = "amount" }
+"#,
+    )
+    .unwrap();
+    let csv = dir.path().join("deals.csv");
+    std::fs::write(
+        &csv,
+        "id,account,closed,amount\nd1,acme,2026-03-02,5000\nd2,beta,2026-03-03,-5000\n",
+    )
+    .unwrap();
+    let out = import(&db, Some(&map), &[&csv], 0);
+    assert_eq!((summary(&out).imported, summary(&out).rejected), (1, 1));
+    let rejects = rejects_of(&db);
+    assert_eq!(rejects[0]["line"], 3);
+    assert_eq!(
+        rejects[0]["reason"],
+        "event 1 (opportunity): amount -5000 is negative; ARR must be 0 or more"
+    );
+    assert_eq!(Store::open(&db).unwrap().event_count().unwrap(), 1);
+}
+
+#[test]
+fn the_store_refuses_an_invalid_event() {
+    let mut store = Store::open_in_memory().unwrap();
+    let good = Event::from_json(&handoff_line("h1", "acme", "r1")).unwrap();
+    let bad = Event::from_json(&handoff_line(" ", "acme", "r1")).unwrap();
+    let err = store.append(&[good.clone(), bad]).unwrap_err();
+    assert!(format!("{err:#}").contains("id \" \" is blank"), "{err:#}");
+    // The whole batch is refused, so nothing is half-stored.
+    assert_eq!(store.event_count().unwrap(), 0);
+    assert_eq!(store.append(&[good]).unwrap().inserted, 1);
+}
+
+/// A small deals file with a rejected row after a blank line and a quoted
+/// cell spanning two lines, with `\n` or `\r\n` line ends.
+fn deals_with_line_ends(end: &str) -> String {
+    [
+        "id,account,closed,amount", // 1 header
+        "d1,acme,2026-03-02,5000",  // 2 imported
+        "d2,acme,2026-03-xx,100",   // 3 rejected: date
+        "",                         // 4 blank, skipped
+        "d3,\"beta",                // 5 rejected: amount; the row
+        "corp\",2026-03-04,lots",   // 6 ends on line 6
+        "d4,gamma,,1",              // 7 rejected: no date
+        "d1,acme,2026-03-02,6000",  // 8 conflicts with line 2 (no final end)
+    ]
+    .join(end)
+}
+
+#[test]
+fn csv_line_numbers_are_the_same_for_crlf_and_lf_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("deals.toml");
+    std::fs::write(
+        &map,
+        r#"
+[source]
+timezone = "UTC"
+date_formats = ["%Y-%m-%d"]
+[[event]]
+type = "opportunity"
+id = "deal:{id}"
+at = { column = "closed" }
+[event.fields]
+opportunity = "{id}"
+account = "{account}"
+stage = "won"
+amount = { column = "amount" }
+"#,
+    )
+    .unwrap();
+    for (name, end) in [("lf", "\n"), ("crlf", "\r\n")] {
+        let db = dir.path().join(format!("{name}.db"));
+        let csv = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&csv, deals_with_line_ends(end)).unwrap();
+        let out = import(&db, Some(&map), &[&csv], 0);
+        let expected = Summary {
+            rows: 5,
+            events: 2,
+            imported: 1,
+            duplicates: 0,
+            conflicts: 1,
+            rejected: 3,
+        };
+        assert_eq!(summary(&out), expected, "{name}");
+        let lines: Vec<u64> = rejects_of(&db).iter().map(|r| int(&r["line"])).collect();
+        assert_eq!(lines, [3, 5, 7], "{name}");
+        let conflicts = Store::open(&db).unwrap().conflicts().unwrap();
+        assert_eq!(
+            conflicts[0].source,
+            format!("{}:8", csv.display()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn event_jsonl_reject_reasons_name_the_field_and_the_file_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let file = dir.path().join("events.jsonl");
+    let types = "account, contact, rep, engagement, stage, handoff, accepted, rejected, \
+                 nurture, activity, disposition, opportunity, reassign";
+    let cases = [
+        (
+            r#"{"id":"a1","type":"handoff","at":"2026-03-02T09:00:00","account":"acme","rep":"r1"}"#,
+            "field \"at\": \"2026-03-02T09:00:00\" has no UTC offset; write RFC 3339 with an \
+             offset, e.g. 2026-03-02T09:00:00-05:00"
+                .to_string(),
+        ),
+        (
+            r#"{"id":"a2","type":"handoff","at":"2026-13-02T09:00:00Z","account":"acme","rep":"r1"}"#,
+            "field \"at\": \"2026-13-02T09:00:00Z\" is no real date and time: the month, day, \
+             hour, minute or second is out of range"
+                .to_string(),
+        ),
+        (
+            r#"{"id":"a3","type":"engagement","at":"2026-03-02T09:00:00Z","account":"acme","kind":"demo_request","duration_s":-3}"#,
+            "field \"duration_s\": -3 is not a whole number of seconds >= 0".to_string(),
+        ),
+        (
+            r#"{"id":"a4","type":"telepathy","at":"2026-03-02T09:00:00Z"}"#,
+            format!("field \"type\": unknown event type \"telepathy\"; expected one of {types}"),
+        ),
+        (
+            r#"{"type":"handoff","at":"2026-03-02T09:00:00Z","account":"acme","rep":"r1"}"#,
+            "field \"id\" is missing".to_string(),
+        ),
+        (
+            r#"{"id":"a6","type":"handoff","account":"acme","rep":"r1"}"#,
+            "field \"at\" is missing".to_string(),
+        ),
+        (
+            r#"{"id":"a7","at":"2026-03-02T09:00:00Z","account":"acme"}"#,
+            format!("field \"type\" is missing; expected one of {types}"),
+        ),
+        (
+            r#"{"id":"a8","type":"handoff","at":"2026-03-02T09:00:00Z","account":"acme"}"#,
+            "field \"rep\" is missing; handoff events need it".to_string(),
+        ),
+        (
+            r#"{"id":"a9","type":"stage","at":"2026-03-02T09:00:00Z","account":"acme","stage":"qualified"}"#,
+            "field \"stage\": \"qualified\" is not one of engaged, mqa, handed_off, sal, \
+             rejected, nurture, sqo, won, lost"
+                .to_string(),
+        ),
+        (
+            r#"{"id":"a10","type":"account","at":"2026-03-02","account":"acme","employees":"many"}"#,
+            "field \"at\": \"2026-03-02\" has no time or UTC offset; write RFC 3339 with an \
+             offset, e.g. 2026-03-02T00:00:00-05:00"
+                .to_string(),
+        ),
+        (
+            r#"{"id":"a11","type":"account","at":"2026-03-02T09:00:00Z","account":"acme","employees":"many"}"#,
+            "field \"employees\": \"many\" is not a whole number >= 0".to_string(),
+        ),
+        (
+            r#"{"id":"a12","type":"activity","at":"2026-03-02T09:00:00Z","account":7,"kind":"call"}"#,
+            "field \"account\": 7 is not text; write it in quotes".to_string(),
+        ),
+        (
+            r#"{"id":"a13","type":"account","at":"2026-03-02T09:00:00Z","account":"acme","attributes":{"size":5}}"#,
+            "field \"attributes.size\": 5 is not text; write it in quotes".to_string(),
+        ),
+    ];
+    // A blank line 1 and an unparsable line 2 shift every case by 2.
+    let mut text = String::from("\n{\"id\":\"x\",\"type\":\n");
+    for (line, _) in &cases {
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(&file, text).unwrap();
+    let out = import(&db, None, &[&file], 0);
+    assert_eq!(summary(&out).rejected, cases.len() as u64 + 1);
+    let rejects = rejects_of(&db);
+    assert_eq!(rejects[0]["line"], 2);
+    let syntax = rejects[0]["reason"].as_str().unwrap();
+    assert!(
+        syntax.starts_with("not valid JSON at column 19: "),
+        "{syntax}"
+    );
+    for (i, (_, want)) in cases.iter().enumerate() {
+        let r = &rejects[i + 1];
+        assert_eq!(int(&r["line"]), i as u64 + 3, "{r}");
+        assert_eq!(r["reason"].as_str().unwrap(), want, "line {}", i + 3);
+    }
+}
+
+#[test]
+fn the_summary_prints_the_first_five_reject_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let file = dir.path().join("events.jsonl");
+    // Seven lines, each missing its rep: rejected.
+    let lines: Vec<String> = (1..=7)
+        .map(|i| {
+            format!(
+                r#"{{"id":"h{i}","type":"handoff","at":"2026-03-02T10:00:00Z","account":"a{i}"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = import(&db, None, &[&file], 0);
+    let err = stderr(&out);
+    let name = file.display();
+    for line in 1..=5 {
+        let want =
+            format!("handoff: {name}:{line}: field \"rep\" is missing; handoff events need it\n");
+        assert!(err.contains(&want), "{want} not in:\n{err}");
+    }
+    assert!(!err.contains(&format!("{name}:6:")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "handoff: ... and 2 more in {}.rejects.jsonl\n",
+            db.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -567,6 +567,25 @@ fn compile_commitments(
                 Some("write it as a percentage, e.g. \">= 95%\"".into()),
             );
         }
+        if let (Some(Measure::Metric(m)), false) = (&measure, target.percent) {
+            if m.is_rate() {
+                ck.err(
+                    &[&"commitments", &i, &"target"],
+                    format!("{} is a share, but the target \"{}\" has no %", m.as_str(), c.target),
+                    Some(format!(
+                        "write it as a percentage, e.g. \"{}\"",
+                        c.target.trim().to_string() + "%"
+                    )),
+                );
+            }
+        }
+        if target.percent && !(0.0..=1.0).contains(&target.value) {
+            ck.err(
+                &[&"commitments", &i, &"target"],
+                format!("\"{}\" is outside 0% to 100%", c.target),
+                Some("a share target lies between 0% and 100%".into()),
+            );
+        }
         if let (Some(measure), true) = (measure, ck.out.len() == before) {
             out.push(Commitment {
                 id: c.id.clone(),
@@ -727,13 +746,23 @@ fn compile_alerts(
                         continue;
                     }
                 };
-                let threshold = parse_amount(text).map(|(v, _)| v);
+                let parsed = parse_amount(text);
+                let threshold = parsed.map(|(v, _)| v);
                 if threshold.is_none() {
                     ck.err(
                         &[&"alerts", &i, &key],
                         format!("\"{text}\" is not a threshold"),
                         Some("write e.g. \"75%\" or \"20\"".into()),
                     );
+                }
+                if let (Some((v, true)), Some(true)) = (parsed, metric.map(MetricName::is_rate)) {
+                    if !(0.0..=1.0).contains(&v) {
+                        ck.err(
+                            &[&"alerts", &i, &key],
+                            format!("\"{text}\" is outside 0% to 100%"),
+                            Some("a share threshold lies between 0% and 100%, e.g. \"75%\"".into()),
+                        );
+                    }
                 }
                 let path = vec![
                     PathSeg::Key("alerts".into()),
