@@ -224,6 +224,8 @@ impl Engine<'_> {
             last.to.get_or_insert(at);
         }
         cycle.ended_at = Some(at);
+        // A new cycle needs new evidence, whatever ended this one.
+        acc.floor = Some(acc.floor.map_or(at, |f| f.max(at)));
     }
 
     /// Judges one due clock: still open past its deadline means breached.

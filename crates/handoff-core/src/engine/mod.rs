@@ -17,6 +17,7 @@
 mod clocks;
 mod records;
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -80,8 +81,8 @@ struct RateWatch {
 /// The engine over one policy.
 pub struct Engine<'p> {
     policy: &'p Policy,
-    accounts: HashMap<String, AccountRecord>,
-    contacts: HashMap<String, String>,
+    accounts: hashbrown::HashMap<String, AccountRecord>,
+    contacts: hashbrown::HashMap<String, String>,
     reps: BTreeMap<String, RepFacts>,
     timers: BinaryHeap<Reverse<Timer>>,
     alerts: Vec<Alert>,
@@ -95,8 +96,8 @@ impl<'p> Engine<'p> {
     pub fn new(policy: &'p Policy) -> Engine<'p> {
         Engine {
             policy,
-            accounts: HashMap::new(),
-            contacts: HashMap::new(),
+            accounts: hashbrown::HashMap::new(),
+            contacts: hashbrown::HashMap::new(),
             reps: BTreeMap::new(),
             timers: BinaryHeap::new(),
             alerts: Vec::new(),
@@ -179,11 +180,11 @@ impl<'p> Engine<'p> {
     }
 
     fn ensure(&mut self, id: &str) -> &mut AccountRecord {
-        if !self.accounts.contains_key(id) {
-            self.accounts.insert(id.to_string(), AccountRecord::new(id));
-        }
-        // Inserted just above when absent.
-        self.accounts.get_mut(id).expect("account present")
+        // One hash and no allocation when the account exists: every event
+        // comes through here.
+        self.accounts
+            .entry_ref(id)
+            .or_insert_with(|| AccountRecord::new(id))
     }
 
     fn on_account(
@@ -210,15 +211,16 @@ impl<'p> Engine<'p> {
         merge!(name, team, manager, role, calendar, email);
     }
 
-    fn resolve_account(&mut self, account: Option<&str>, contact: Option<&str>) -> String {
+    fn resolve_account<'e>(&self, account: Option<&'e str>, contact: Option<&str>) -> Cow<'e, str> {
         match (account, contact) {
-            (Some(a), _) => a.to_string(),
-            (None, Some(c)) => self
-                .contacts
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| lone_lead(c)),
-            (None, None) => String::from("(unknown)"),
+            (Some(a), _) => Cow::Borrowed(a),
+            (None, Some(c)) => Cow::Owned(
+                self.contacts
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| lone_lead(c)),
+            ),
+            (None, None) => Cow::Borrowed("(unknown)"),
         }
     }
 
@@ -230,10 +232,18 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Effect>,
     ) {
         let id = self.resolve_account(e.account.as_deref(), e.contact.as_deref());
+        let intent = self.policy.is_intent_kind(&e.kind);
         let acc = self.ensure(&id);
-        if acc.channel.is_none() {
+        if acc.channel.is_none() && e.channel.is_some() {
             acc.channel = e.channel.clone();
             acc.campaign = e.campaign.clone();
+        }
+        // Every engagement is a marketing touch (for influenced ARR); only
+        // kinds that a tier names are kept whole, for qualification. The
+        // others (newsletter clicks, blog views) are most of the volume.
+        acc.marketing_touches.push(at);
+        if !intent {
+            return;
         }
         acc.engagements.push(EngagementRecord {
             at,

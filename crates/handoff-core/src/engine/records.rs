@@ -100,12 +100,10 @@ impl AccountRecord {
 
     /// Whether a marketing touch lies within `lookback` before `at`.
     pub fn was_influenced(&self, at: DateTime<Utc>, lookback: Duration) -> bool {
+        // Touches are in time order: the first at or after `from` decides.
         let from = at - lookback;
-        self.engagements.iter().any(|e| e.at >= from && e.at <= at)
-            || self
-                .marketing_touches
-                .iter()
-                .any(|t| *t >= from && *t <= at)
+        let i = self.marketing_touches.partition_point(|t| *t < from);
+        self.marketing_touches.get(i).is_some_and(|t| *t <= at)
     }
 }
 

@@ -177,6 +177,12 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
     if !ck.out.is_empty() {
         return Err(ck.out);
     }
+    let mut intent_kinds: Vec<String> = tiers
+        .iter()
+        .flat_map(|t| t.conditions.iter().map(|c| c.kind.clone()))
+        .collect();
+    intent_kinds.sort();
+    intent_kinds.dedup();
     Ok(Policy {
         name: cfg
             .organisation
@@ -198,6 +204,7 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
         tiers,
         commitments,
         alerts,
+        intent_kinds,
         recycle_window,
         influence_lookback,
     })
@@ -571,7 +578,11 @@ fn compile_commitments(
             if m.is_rate() {
                 ck.err(
                     &[&"commitments", &i, &"target"],
-                    format!("{} is a share, but the target \"{}\" has no %", m.as_str(), c.target),
+                    format!(
+                        "{} is a share, but the target \"{}\" has no %",
+                        m.as_str(),
+                        c.target
+                    ),
                     Some(format!(
                         "write it as a percentage, e.g. \"{}\"",
                         c.target.trim().to_string() + "%"

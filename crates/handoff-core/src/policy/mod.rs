@@ -42,6 +42,9 @@ pub struct Policy {
     pub alerts: Vec<AlertRule>,
     pub recycle_window: Duration,
     pub influence_lookback: Duration,
+    /// Engagement kinds named by any tier condition: only these can
+    /// qualify an account, so only these are kept in full.
+    pub intent_kinds: Vec<String>,
 }
 
 impl Policy {
@@ -67,6 +70,12 @@ impl Policy {
     /// The tier's rank (0 = strongest), if it exists.
     pub fn tier_rank(&self, name: &str) -> Option<usize> {
         self.tiers.iter().position(|t| t.name == name)
+    }
+
+    /// Whether an engagement of this kind can count towards a tier.
+    pub fn is_intent_kind(&self, kind: &str) -> bool {
+        // A handful of kinds: a scan beats hashing on every engagement.
+        self.intent_kinds.iter().any(|k| k == kind)
     }
 
     /// A commitment by id.

@@ -224,7 +224,10 @@ mod tests {
         assert!(e.contains("write \"5h\""), "{e}");
         for text in ["1.5h", "2 days"] {
             let e = parse_duration(text).unwrap_err();
-            assert!(e.contains("whole numbers") && e.contains("\"1h30m\""), "{e}");
+            assert!(
+                e.contains("whole numbers") && e.contains("\"1h30m\""),
+                "{e}"
+            );
         }
     }
 
