@@ -176,7 +176,8 @@ impl Store {
     }
 
     /// Appends events in one transaction; see the module doc for duplicates
-    /// and conflicts. Conflicts are recorded with source `api`.
+    /// and conflicts. Conflicts are recorded with source `api`. An event
+    /// that fails [`Event::validate`] is an error, and nothing is stored.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendOutcome> {
         self.append_from(events, &Provenance::default())
     }
@@ -197,6 +198,15 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING",
             )?;
             for (index, event) in events.iter().enumerate() {
+                // The last line of defence: a blank id would make unrelated
+                // events conflict. Returning drops the transaction: nothing
+                // of the batch is stored.
+                event.validate().map_err(|why| {
+                    anyhow::anyhow!(
+                        "refusing to store event {:?}: {why}; nothing of this batch was stored",
+                        event.id
+                    )
+                })?;
                 let payload = canonical_json(event)?;
                 let changed = insert
                     .execute(params![
