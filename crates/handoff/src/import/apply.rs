@@ -4,6 +4,8 @@
 //! when the cell is empty or the key is absent); cells are trimmed before
 //! use. A row becomes all of its events or none: the first problem rejects
 //! the whole row with a reason naming the event, the field and the value.
+//! Each event built is checked with [`Event::validate`] too (an `amount`
+//! column holding -5000 rejects its row).
 
 use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime};
 use chrono::{NaiveTime, Offset, TimeZone};
@@ -88,7 +90,9 @@ impl EventMapping {
         if !attributes.is_empty() {
             obj.insert("attributes".into(), Value::Object(attributes));
         }
-        serde_json::from_value(Value::Object(obj)).map_err(|e| e.to_string())
+        let event: Event = serde_json::from_value(Value::Object(obj)).map_err(|e| e.to_string())?;
+        event.validate()?;
+        Ok(event)
     }
 }
 

@@ -6,11 +6,16 @@
 //! turned into events is a *reject*: it is written, with file, line, reason
 //! and the raw text, to the reject file (`<db>.rejects.jsonl` unless
 //! `--rejects` says otherwise; it holds the rejects of the latest run) and to
-//! the store's `rejected_rows` table (which keeps them all). The run ends
-//! with a summary on stderr: rows read, events imported, duplicate and
-//! conflicting, rows rejected.
+//! the store's `rejected_rows` table (which keeps them all). Every event a
+//! row produces is checked with [`Event::validate`] (non-blank ids, ARR 0 or
+//! more) before it reaches the store; one that fails rejects its row. The
+//! run ends with a summary on stderr: rows read, events imported, duplicate
+//! and conflicting, rows rejected, and the first reject reasons and
+//! conflicts.
 
 mod apply;
+mod event_json;
+mod lines;
 mod mapping;
 
 use std::fs::File;
@@ -26,6 +31,7 @@ pub use mapping::{FieldDef, FieldKind, InputFormat, Mapping, Unmapped, EVENT_TYP
 
 use crate::cli::{ImportArgs, EXIT_OK, EXIT_PROBLEMS};
 use crate::store::{AppendOutcome, Conflict, Provenance, RejectedRow, Store};
+use lines::LineTracker;
 
 /// Events appended per transaction. Large enough that the per-commit cost
 /// vanishes, small enough to bound memory on big files.
@@ -37,6 +43,9 @@ const PROGRESS_MIN_BYTES: u64 = 1 << 20;
 
 /// Conflicts listed one by one in the summary; the rest are counted.
 const CONFLICTS_LISTED: usize = 5;
+
+/// Reject reasons listed in the summary; the rest are in the reject file.
+const REJECTS_LISTED: usize = 5;
 
 /// The counts of one file or one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,13 +178,33 @@ fn print_summary(total: &Tally, conflicts: &[Conflict], rejects: &RejectFile, fi
             conflicts.len() - CONFLICTS_LISTED
         );
     }
+    if !conflicts.is_empty() {
+        eprintln!("handoff: {}", conflict_advice(conflicts.len()));
+    }
     if total.rejected > 0 {
         eprintln!(
             "handoff: {} rejected rows written to {} (and kept in the database's rejected_rows)",
             total.rejected,
             rejects.path.display()
         );
+        for reject in &rejects.first {
+            eprintln!("handoff: {reject}");
+        }
+        let more = total.rejected.saturating_sub(rejects.first.len() as u64);
+        if more > 0 {
+            eprintln!("handoff: ... and {more} more in {}", rejects.path.display());
+        }
     }
+}
+
+/// What the store does with conflicts and how to correct a wrong import.
+fn conflict_advice(count: usize) -> String {
+    let events = if count == 1 { "event" } else { "events" };
+    format!(
+        "{count} conflicting {events}: the store keeps the first version of an id; to correct \
+         events imported wrongly, import into a fresh database (or give the corrected events \
+         new ids)"
+    )
 }
 
 /// The reject file of this run: replaced at the first reject, so it never
@@ -183,6 +212,8 @@ fn print_summary(total: &Tally, conflicts: &[Conflict], rejects: &RejectFile, fi
 struct RejectFile {
     path: PathBuf,
     out: Option<BufWriter<File>>,
+    /// The run's first rejects as `file:line: reason`, for the summary.
+    first: Vec<String>,
 }
 
 impl RejectFile {
@@ -194,7 +225,11 @@ impl RejectFile {
                 return Err(e).with_context(|| format!("removing old {}", path.display()));
             }
         }
-        Ok(RejectFile { path, out: None })
+        Ok(RejectFile {
+            path,
+            out: None,
+            first: Vec::new(),
+        })
     }
 
     fn write(&mut self, rows: &[RejectedRow]) -> Result<()> {
@@ -209,6 +244,10 @@ impl RejectFile {
         // Set just above.
         let out = self.out.as_mut().expect("reject file opened above");
         for row in rows {
+            if self.first.len() < REJECTS_LISTED {
+                let listed = format!("{}:{}: {}", row.source, row.line, row.reason);
+                self.first.push(listed);
+            }
             let line = serde_json::json!({
                 "file": row.source,
                 "line": row.line,
@@ -275,14 +314,23 @@ impl FileImport<'_> {
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(mapping.delimiter)
             .flexible(true)
-            .from_reader(reader);
-        let header: Vec<String> = csv
-            .headers()
+            .from_reader(LineTracker::new(reader));
+        let header_record = csv
+            .byte_headers()
             .with_context(|| format!("{name}:1: reading the header"))?
+            .clone();
+        let header_end = csv.position().byte();
+        let header_line = lines::record_line(csv.get_mut(), header_end, &header_record);
+        let header = header_record
             .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        let positions = resolve_columns(name, &header, mapping)?;
+            .map(|h| std::str::from_utf8(h).map(|h| h.trim().to_string()))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{name}:{header_line}: the header is not valid UTF-8: save the file as UTF-8"
+                )
+            })?;
+        let positions = resolve_columns(name, header_line, &header, mapping)?;
 
         let mut pending = Pending::default();
         let mut record = csv::ByteRecord::new();
@@ -294,7 +342,8 @@ impl FileImport<'_> {
             if !more {
                 break;
             }
-            let line = record.position().map_or(0, |p| p.line());
+            let end = csv.position().byte();
+            let line = lines::record_line(csv.get_mut(), end, &record);
             self.tally.rows += 1;
             let result = if record.len() != header.len() {
                 Err(format!(
@@ -305,6 +354,7 @@ impl FileImport<'_> {
             } else {
                 fill_row(&mut row, &record, &positions, &header).and_then(|()| mapping.apply(&row))
             };
+            // Mapping::apply validates each event it builds.
             match result {
                 Ok(events) => pending.add_events(events, name, line),
                 Err(reason) => pending.add_reject(name, line, reason, raw_csv(&record)),
@@ -339,9 +389,8 @@ impl FileImport<'_> {
             }
             self.tally.rows += 1;
             let result = match mapping {
-                None => Event::from_json(trimmed)
-                    .map(|e| vec![e])
-                    .map_err(|e| format!("not an event of handoff's model: {e}")),
+                None => event_json::parse_event_line(trimmed)
+                    .and_then(|e| e.validate().map(|()| vec![e])),
                 Some(m) => json_row(trimmed, m).and_then(|row| m.apply(&row)),
             };
             match result {
@@ -427,7 +476,12 @@ fn input_format(file: &Path, mapping: Option<&Mapping>) -> Result<InputFormat> {
 }
 
 /// For each column slot of the mapping, its position in the header.
-fn resolve_columns(name: &str, header: &[String], mapping: &Mapping) -> Result<Vec<usize>> {
+fn resolve_columns(
+    name: &str,
+    header_line: u64,
+    header: &[String],
+    mapping: &Mapping,
+) -> Result<Vec<usize>> {
     let mut positions = Vec::with_capacity(mapping.columns.len());
     let mut missing = Vec::new();
     for column in &mapping.columns {
@@ -438,7 +492,8 @@ fn resolve_columns(name: &str, header: &[String], mapping: &Mapping) -> Result<V
     }
     anyhow::ensure!(
         missing.is_empty(),
-        "{name}:1: the header lacks column(s) {} that mapping {} reads; the header has: {}",
+        "{name}:{header_line}: the header lacks column(s) {} that mapping {} reads; the \
+         header has: {}",
         missing.join(", "),
         mapping.path.display(),
         header.join(", ")
@@ -471,7 +526,7 @@ fn fill_row(
 /// JSON text.
 fn json_row(text: &str, mapping: &Mapping) -> Result<Vec<String>, String> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|e| event_json::json_syntax_reason(&e))?;
     let serde_json::Value::Object(obj) = value else {
         return Err("not a JSON object".to_string());
     };
