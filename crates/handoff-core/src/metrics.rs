@@ -490,7 +490,10 @@ fn judge(
     let (mut actual, mut empty_note) = (actual, empty_note);
     if as_of < p.from {
         actual = None;
-        empty_note = format!("the period starts after the as-of instant {}", as_of.format("%Y-%m-%d"));
+        empty_note = format!(
+            "the period starts after the as-of instant {}",
+            as_of.format("%Y-%m-%d")
+        );
     }
     let unfinished = as_of < p.to;
     let status = match actual {
@@ -503,7 +506,10 @@ fn judge(
         note = Some(empty_note);
     } else if status == Status::InProgress {
         let done = (as_of - p.from).num_seconds() as f64 / (p.to - p.from).num_seconds() as f64;
-        note = Some(format!("period in progress: {:.0}% of it has elapsed", done * 100.0));
+        note = Some(format!(
+            "period in progress: {:.0}% of it has elapsed",
+            done * 100.0
+        ));
     }
     CommitmentResult {
         id: c.id.clone(),
@@ -795,7 +801,7 @@ fn influence(f: &Facts, p: &Period) -> Influence {
         .iter()
         .map(|o| o.account)
         .chain(f.cycles.iter().map(|c| c.account))
-        .any(|a| !a.engagements.is_empty() || !a.marketing_touches.is_empty());
+        .any(|a| a.marketing_touches > 0);
     i.share = (i.won_arr > 0.0 && marketing_seen).then(|| i.influenced_arr / i.won_arr);
     i.note = match (i.won_arr > 0.0, marketing_seen) {
         (false, _) => Some("no won ARR in this period".into()),

@@ -61,7 +61,7 @@ pub fn fits_icp(icp: &Icp, facts: &AccountFacts) -> Result<(), String> {
     };
     if let Some(list) = &icp.industry {
         match &facts.industry {
-            Some(v) if list.iter().any(|x| *x == v.trim().to_lowercase()) => {}
+            Some(v) if list.iter().any(|x| x.eq_ignore_ascii_case(v.trim())) => {}
             Some(v) => return Err(format!("industry \"{v}\" not in the ICP")),
             None => missing("industry")?,
         }
@@ -75,7 +75,7 @@ pub fn fits_icp(icp: &Icp, facts: &AccountFacts) -> Result<(), String> {
     }
     if let Some(list) = &icp.country {
         match &facts.country {
-            Some(v) if list.iter().any(|x| *x == v.trim().to_uppercase()) => {}
+            Some(v) if list.iter().any(|x| x.eq_ignore_ascii_case(v.trim())) => {}
             Some(v) => return Err(format!("country \"{v}\" not in the ICP")),
             None => missing("country")?,
         }
@@ -334,10 +334,20 @@ mod tests {
             1,
         );
         let p = Policy::from_toml(&text).unwrap();
-        let one = vec![eng("d1", "2026-03-02T15:00:00Z", "demo_request", Some("ann"))];
+        let one = vec![eng(
+            "d1",
+            "2026-03-02T15:00:00Z",
+            "demo_request",
+            Some("ann"),
+        )];
         assert_eq!(evaluate(&p, &one, None, at("2026-03-02T15:00:00Z")), None);
         let mut two = one.clone();
-        two.push(eng("p1", "2026-03-02T16:00:00Z", "pricing_page_view", Some("bob")));
+        two.push(eng(
+            "p1",
+            "2026-03-02T16:00:00Z",
+            "pricing_page_view",
+            Some("bob"),
+        ));
         let q = evaluate(&p, &two, None, at("2026-03-02T16:00:00Z")).unwrap();
         assert_eq!((q.tier.as_str(), q.evidence.len()), ("high", 2));
     }

@@ -68,6 +68,43 @@ struct Timer {
     clock: u32,
 }
 
+/// Accounts by id: the records in a vector, found through a small index.
+///
+/// Every event looks its account up, in time order, so consecutive events
+/// rarely share one. Keeping records out of the hash table keeps its buckets
+/// small, and ids of up to 24 bytes live inside the bucket (`CompactString`),
+/// so a lookup reads one bucket instead of chasing a heap key.
+#[derive(Default)]
+struct Accounts {
+    records: Vec<AccountRecord>,
+    index: hashbrown::HashMap<compact_str::CompactString, u32>,
+}
+
+impl Accounts {
+    fn get(&self, id: &str) -> Option<&AccountRecord> {
+        self.index.get(id).map(|i| &self.records[*i as usize])
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut AccountRecord> {
+        self.index.get(id).map(|i| &mut self.records[*i as usize])
+    }
+
+    /// The account, created on first sight.
+    fn ensure(&mut self, id: &str) -> &mut AccountRecord {
+        let i = match self.index.get(id) {
+            Some(i) => *i as usize,
+            None => {
+                self.records.push(AccountRecord::new(id));
+                let i = self.records.len() - 1;
+                // More than 4 billion accounts would not fit in memory first.
+                self.index.insert(id.into(), i as u32);
+                i
+            }
+        };
+        &mut self.records[i]
+    }
+}
+
 /// Acceptance decisions of one alert rule's period.
 #[derive(Debug, Default, Clone)]
 struct RateWatch {
@@ -81,7 +118,7 @@ struct RateWatch {
 /// The engine over one policy.
 pub struct Engine<'p> {
     policy: &'p Policy,
-    accounts: hashbrown::HashMap<String, AccountRecord>,
+    accounts: Accounts,
     contacts: hashbrown::HashMap<String, String>,
     reps: BTreeMap<String, RepFacts>,
     timers: BinaryHeap<Reverse<Timer>>,
@@ -96,7 +133,7 @@ impl<'p> Engine<'p> {
     pub fn new(policy: &'p Policy) -> Engine<'p> {
         Engine {
             policy,
-            accounts: hashbrown::HashMap::new(),
+            accounts: Accounts::default(),
             contacts: hashbrown::HashMap::new(),
             reps: BTreeMap::new(),
             timers: BinaryHeap::new(),
@@ -168,8 +205,9 @@ impl<'p> Engine<'p> {
     pub fn finish(mut self, as_of: DateTime<Utc>) -> Snapshot {
         let mut sink = Vec::new();
         self.advance_to(as_of, &mut sink);
-        let mut accounts: Vec<AccountRecord> = self.accounts.into_values().collect();
-        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut accounts = self.accounts.records;
+        // By id, so that a snapshot reads the same however it was made.
+        accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Snapshot {
             as_of,
             events: self.events,
@@ -180,11 +218,7 @@ impl<'p> Engine<'p> {
     }
 
     fn ensure(&mut self, id: &str) -> &mut AccountRecord {
-        // One hash and no allocation when the account exists: every event
-        // comes through here.
-        self.accounts
-            .entry_ref(id)
-            .or_insert_with(|| AccountRecord::new(id))
+        self.accounts.ensure(id)
     }
 
     fn on_account(
@@ -241,7 +275,7 @@ impl<'p> Engine<'p> {
         // Every engagement is a marketing touch (for influenced ARR); only
         // kinds that a tier names are kept whole, for qualification. The
         // others (newsletter clicks, blog views) are most of the volume.
-        acc.marketing_touches.push(at);
+        acc.touch_marketing(at);
         if !intent {
             return;
         }
@@ -439,7 +473,7 @@ impl<'p> Engine<'p> {
         let channel = (s.channel.clone(), s.campaign.clone());
         if s.channel.is_some() {
             // An upstream MQA credited to a channel is a marketing touch.
-            acc.marketing_touches.push(at);
+            acc.touch_marketing(at);
         }
         self.start_cycle_at_mqa(id, ev, at, None, channel, s.tier.clone(), out);
     }

@@ -40,10 +40,17 @@ pub struct AccountRecord {
     /// Channel and campaign of the account's first known marketing touch.
     pub channel: Option<String>,
     pub campaign: Option<String>,
+    /// Engagements of the kinds an intent tier names, kept whole.
     pub engagements: Vec<EngagementRecord>,
-    /// Upstream MQA assertions credited to a channel (marketing touches).
+    /// Marketing touches seen: every engagement, and upstream MQA
+    /// assertions credited to a channel.
     #[serde(default)]
-    pub marketing_touches: Vec<DateTime<Utc>>,
+    pub marketing_touches: u32,
+    /// The latest of them. Events arrive in time order, so when an
+    /// opportunity opens this is the latest touch at or before it: all that
+    /// influence needs, without keeping every touch.
+    #[serde(default)]
+    pub last_marketing_touch: Option<DateTime<Utc>>,
     pub cycles: Vec<Cycle>,
     pub opportunities: Vec<OpportunityRecord>,
     /// Append-only stage history; backward moves carry a reason.
@@ -72,7 +79,8 @@ impl AccountRecord {
             channel: None,
             campaign: None,
             engagements: Vec::new(),
-            marketing_touches: Vec::new(),
+            marketing_touches: 0,
+            last_marketing_touch: None,
             cycles: Vec::new(),
             opportunities: Vec::new(),
             history: Vec::new(),
@@ -98,12 +106,17 @@ impl AccountRecord {
         self.open_cycle().is_none() && !matches!(self.stage, Some(Stage::Won) | Some(Stage::Sqo))
     }
 
-    /// Whether a marketing touch lies within `lookback` before `at`.
+    /// Records a marketing touch at `at`.
+    pub fn touch_marketing(&mut self, at: DateTime<Utc>) {
+        self.marketing_touches += 1;
+        self.last_marketing_touch = Some(self.last_marketing_touch.map_or(at, |t| t.max(at)));
+    }
+
+    /// Whether a marketing touch lies within `lookback` before `at`, for an
+    /// `at` no earlier than every touch seen so far (engine order).
     pub fn was_influenced(&self, at: DateTime<Utc>, lookback: Duration) -> bool {
-        // Touches are in time order: the first at or after `from` decides.
-        let from = at - lookback;
-        let i = self.marketing_touches.partition_point(|t| *t < from);
-        self.marketing_touches.get(i).is_some_and(|t| *t <= at)
+        self.last_marketing_touch
+            .is_some_and(|t| t >= at - lookback && t <= at)
     }
 }
 
