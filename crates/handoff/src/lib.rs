@@ -19,3 +19,8 @@ pub mod import;
 pub mod replay;
 pub mod report;
 pub mod store;
+
+/// mimalloc serves the many small, short-lived allocations of parsing and
+/// replaying events faster than the system allocator (benches/engine.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
