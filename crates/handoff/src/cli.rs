@@ -61,10 +61,9 @@ pub enum Command {
     Rebuild(RebuildArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
+/// What to generate: shared by `gen` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
     /// Number of accounts.
     #[arg(long, default_value_t = 2000)]
     pub accounts: u32,
@@ -74,11 +73,19 @@ pub struct DemoArgs {
     /// Random seed; the same seed gives the same events.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// First day of the history (YYYY-MM-DD). Fixed, like `gen`'s, so the
-    /// demo is the same on every machine and every day; the scorecard is
-    /// judged as of the end of the history.
+    /// First day of the history (YYYY-MM-DD). Fixed, so that the same
+    /// options give the same events on every machine and every day; `demo`
+    /// judges its scorecard as of the end of the history.
     #[arg(long, default_value = "2026-01-01")]
     pub start: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Output format of the scorecard.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -86,18 +93,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Number of accounts.
-    #[arg(long, default_value_t = 2000)]
-    pub accounts: u32,
-    /// Days of history.
-    #[arg(long, default_value_t = 365)]
-    pub days: u32,
-    /// Random seed; the same seed gives the same events.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// First day of the history (YYYY-MM-DD).
-    #[arg(long, default_value = "2026-01-01")]
-    pub start: String,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Output file; default standard output.
     #[arg(long, short)]
     pub out: Option<PathBuf>,

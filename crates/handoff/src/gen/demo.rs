@@ -17,7 +17,7 @@ use handoff_core::period::Period;
 use indicatif::ProgressBar;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{account_bar, parse_start, GenConfig, GenSummary, Generator};
+use super::{account_bar, GenConfig, GenSummary, Generator};
 use crate::cli::DemoArgs;
 use crate::replay;
 use crate::store::Store;
@@ -35,12 +35,7 @@ pub fn run_demo(args: &DemoArgs) -> Result<u8> {
     let db = &args.store.db;
     make_room(db)?;
     let (policy, text) = demo_policy(args.store.policy.as_deref())?;
-    let config = GenConfig {
-        accounts: args.accounts,
-        days: args.days,
-        seed: args.seed,
-        start: parse_start(&args.start)?,
-    };
+    let config = GenConfig::from_args(&args.history)?;
     let generator = Generator::new(config.clone(), &policy)?;
 
     let mut store = Store::open(db)?;

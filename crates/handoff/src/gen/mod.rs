@@ -72,6 +72,18 @@ pub struct GenConfig {
     pub start: NaiveDate,
 }
 
+impl GenConfig {
+    /// The configuration the command line asks for.
+    pub fn from_args(args: &crate::cli::HistoryArgs) -> Result<GenConfig> {
+        Ok(GenConfig {
+            accounts: args.accounts,
+            days: args.days,
+            seed: args.seed,
+            start: parse_start(&args.start)?,
+        })
+    }
+}
+
 /// An event before it gets its id: instant, zone to stamp it in, payload.
 struct Draft {
     pub at: DateTime<Utc>,
@@ -257,15 +269,10 @@ pub(crate) fn account_bar(accounts: u32, what: &str) -> ProgressBar {
 
 /// Runs `handoff gen`.
 pub fn run_gen(args: &GenArgs) -> Result<u8> {
-    let config = GenConfig {
-        accounts: args.accounts,
-        days: args.days,
-        seed: args.seed,
-        start: parse_start(&args.start)?,
-    };
+    let config = GenConfig::from_args(&args.history)?;
+    let bar = account_bar(config.accounts, "generating");
     let generator = Generator::new(config, &default_policy()?)?;
     let started = Instant::now();
-    let bar = account_bar(args.accounts, "generating");
     let result = match &args.out {
         Some(path) => {
             let file = std::fs::File::create(path)
