@@ -157,12 +157,14 @@ pub struct ReportArgs {
     /// First day (inclusive), with --to.
     #[arg(long, requires = "to")]
     pub from: Option<String>,
-    /// Last day (exclusive), with --from.
+    /// The day after the last one reported (exclusive), with --from:
+    /// --from 2018-01-01 --to 2018-04-01 is the first quarter.
     #[arg(long, requires = "from")]
     pub to: Option<String>,
     /// Break every figure down by this dimension.
     #[arg(long, value_enum)]
     pub by: Option<By>,
+    /// Output format; JSON is the stable shape documented in docs/metrics.md.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Judge open clocks as of this instant (RFC 3339); default now.

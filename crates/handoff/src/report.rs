@@ -415,6 +415,11 @@ fn first_touch_section(out: &mut String, md: bool, card: &Scorecard) {
     heading(out, md, "First touch (business time)");
     let _ = writeln!(
         out,
+        "Every hand-off of the period, all tiers; the first-touch commitment above judges only \
+         the tiers its clock times.\n"
+    );
+    let _ = writeln!(
+        out,
         "touched {} · median {} · p90 {} · untouched {}\n",
         ft.n,
         hm(ft.median_s),
