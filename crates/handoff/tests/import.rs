@@ -1156,4 +1156,26 @@ fn maven_imports_rejects_undated_rows_and_matches_pandas() {
         let want = m["median_days_won_per_manager"][key].as_f64().unwrap();
         assert!(close(got, want, hour), "{key}: median {got} vs {want}");
     }
+
+    // The report by agent: opportunities, won, lost and win rate per rep
+    // equal pandas' per sales_agent (the 5 agents without opportunities
+    // have no row in either).
+    let args = ["--from", "2016-10-01", "--to", "2018-01-01", "--by", "rep"];
+    let r = report(&db, &args);
+    let rows = r["breakdown"].as_array().unwrap();
+    let want = m["per_agent"].as_object().unwrap();
+    assert_eq!(rows.len(), want.len(), "agents");
+    for row in rows {
+        let key = row["key"].as_str().unwrap();
+        let w = &want[key];
+        let f = &row["funnel"];
+        let got = (int(&f["sqo"]), int(&f["won"]), int(&f["lost"]));
+        let expected = (int(&w["opportunities"]), int(&w["won"]), int(&w["lost"]));
+        assert_eq!(got, expected, "{key}");
+        let rate = f["conversions"]["win_rate"].as_f64().unwrap();
+        assert!(
+            close(rate, w["win_rate"].as_f64().unwrap(), 1e-12),
+            "{key}: {rate}"
+        );
+    }
 }
