@@ -767,7 +767,7 @@ fn velocity(f: &Facts, p: &Period, as_of: DateTime<Utc>) -> Velocity {
         .opps
         .iter()
         .filter(|o| o.opp.opened_at < end)
-        .filter(|o| !o.opp.won_at.or(o.opp.lost_at).is_some_and(|c| c < end))
+        .filter(|o| o.opp.won_at.or(o.opp.lost_at).is_none_or(|c| c >= end))
         .count() as u32;
     let lost = f
         .opps

@@ -280,7 +280,10 @@ fn sal_count_counts_accept_events_once_per_cycle() {
     assert_eq!(april.funnel.sal, 1); // s2
     let snapshot = h.snapshot(&p, as_of);
     let s4 = snapshot.accounts.iter().find(|a| a.id == "s4").unwrap();
-    assert!(s4.warnings.iter().any(|w| w.message.contains("accepted twice")));
+    assert!(s4
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("accepted twice")));
 }
 
 #[test]
@@ -949,7 +952,10 @@ fn absent_inputs_give_a_note_not_zero_or_hundred_percent() {
     assert_eq!(card.velocity.arr_per_day, None);
     // The same source has no SAL count either: a missing step, not zero.
     let c = commitment(&card, "sal-volume");
-    assert_eq!((c.actual, c.note.as_deref()), (None, Some("no accept events in this data")));
+    assert_eq!(
+        (c.actual, c.note.as_deref()),
+        (None, Some("no accept events in this data"))
+    );
 
     // A rejection whose 24 h window is still open: absent, and said so.
     let mut h = History::default();

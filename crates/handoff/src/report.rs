@@ -118,7 +118,11 @@ pub fn render(
     if format != Format::Json {
         // People read names; JSON keeps the ids.
         for (key, _) in rows.iter_mut().flatten() {
-            if let Some(name) = snapshot.reps.get(key.as_str()).and_then(|r| r.name.as_ref()) {
+            if let Some(name) = snapshot
+                .reps
+                .get(key.as_str())
+                .and_then(|r| r.name.as_ref())
+            {
                 if name != key {
                     *key = format!("{name} ({key})");
                 }
@@ -192,7 +196,7 @@ fn money(v: f64) -> String {
     let s = whole.abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -252,8 +252,7 @@ fn warnings_are_printed_but_do_not_fail() {
     )];
     assert_eq!(findings(&run, "warning"), want, "\n{}", run.stdout);
     assert!(findings(&run, "error").is_empty());
-    let summary =
-        format!("{path}: ok, 1 commitment, 0 tiers, 1 calendar, 1 alert rule; 1 warning");
+    let summary = format!("{path}: ok, 1 commitment, 0 tiers, 1 calendar, 1 alert rule; 1 warning");
     assert_eq!(run.stdout.lines().last(), Some(summary.as_str()));
 }
 
@@ -292,5 +291,7 @@ fn a_share_target_without_percent_is_an_error() {
          target \"> 80\" has no %"
     )];
     assert_eq!(findings(&run, "error"), want, "\n{}", run.stdout);
-    assert!(run.stdout.contains("help: write it as a percentage, e.g. \"> 80%\""));
+    assert!(run
+        .stdout
+        .contains("help: write it as a percentage, e.g. \"> 80%\""));
 }
