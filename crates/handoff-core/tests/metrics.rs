@@ -231,7 +231,8 @@ fn mqa_count_counts_every_entry_and_a_new_cycle_again() {
     assert_eq!(march.funnel.conversions.mqa_to_sal, None);
     assert_eq!(h.card(&p, &month(&p, "2026-02"), as_of).funnel.mqa, 1); // b4
     assert_eq!(h.card(&p, &month(&p, "2026-04"), as_of).funnel.mqa, 1); // b2
-                                                                        // Q1: a twice, b1, b3, b4 = 5.
+
+    // Q1: a twice, b1, b3, b4 = 5.
     assert_eq!(h.card(&p, &quarter(&p, "2026Q1"), as_of).funnel.mqa, 5);
 }
 

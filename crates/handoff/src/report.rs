@@ -500,7 +500,8 @@ fn velocity_section(out: &mut String, md: bool, card: &Scorecard, currency: &str
     if v.negative_durations > 0 {
         let _ = writeln!(
             out,
-            "{} deal(s) left out of the medians: a stage date lies before its start (see `handoff explain`)\n",
+            "{} deal(s) left out of the medians: a stage date lies before its start \
+             (see `handoff explain`)\n",
             v.negative_durations
         );
     }
