@@ -7,45 +7,57 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use handoff_core::engine::{AccountRecord, Alert, ClockRecord, ClockState, Cycle};
 
 use crate::cli::ExplainArgs;
-use crate::replay::{load_policy, load_snapshot, open_existing};
+use crate::replay::{load_policy, open_existing, parse_as_of, replay_in_memory};
 use crate::report::hm;
 
 /// Runs `handoff explain`.
+///
+/// The story is replayed from the stored log as of now (or `--as-of`), the
+/// same way `report` computes its figures, so the two always agree.
 pub fn run(args: &ExplainArgs) -> Result<u8> {
     let store = open_existing(&args.store.db)?;
     let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
-    let Some(json) = store.load_account(&args.account)? else {
+    let as_of = parse_as_of(args.as_of.as_deref())?;
+    let snapshot = replay_in_memory(&store, &policy, as_of)?;
+    let find = |id: &str| {
+        snapshot
+            .accounts
+            .binary_search_by(|a| a.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &snapshot.accounts[i])
+    };
+    let Some(account) = find(&args.account) else {
         let lead = handoff_core::engine::lone_lead(&args.account);
-        if store.load_account(&lead)?.is_some() {
+        if find(&lead).is_some() {
             anyhow::bail!(
                 "no account {:?}, but a lone lead's account {lead:?} exists; run \
-                 `handoff explain {lead}`",
-                args.account
+                 `handoff explain --db {} {lead}`",
+                args.account,
+                args.store.db.display()
             );
         }
         anyhow::bail!(
-            "no account {:?} in {}; check the id (ids are case-sensitive) or run `handoff rebuild`",
+            "no account {:?} in {}; check the id (ids are case-sensitive)",
             args.account,
             args.store.db.display()
         );
     };
-    let account: AccountRecord = serde_json::from_str(&json).context("reading the account")?;
-    let alerts: Vec<Alert> = load_snapshot(&store)?
+    let alerts: Vec<&Alert> = snapshot
         .alerts
-        .into_iter()
+        .iter()
         .filter(|a| a.account.as_deref() == Some(account.id.as_str()))
         .collect();
     if args.json {
         let v = serde_json::json!({ "account": account, "alerts": alerts });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", story(&account, &alerts, policy.org_calendar().tz()));
+        print!("{}", story(account, &alerts, policy.org_calendar().tz()));
     }
     Ok(crate::cli::EXIT_OK)
 }
@@ -55,7 +67,7 @@ fn when(t: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// The account's story as text.
-pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
+pub fn story(a: &AccountRecord, alerts: &[&Alert], tz: Tz) -> String {
     let mut out = String::new();
     let f = &a.facts;
     let _ = writeln!(
@@ -91,7 +103,8 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
     }
     let _ = writeln!(
         out,
-        "  {} engagements, {} cycles, {} opportunities\n",
+        "  {} marketing touches ({} of intent kinds, kept below), {} cycles, {} opportunities\n",
+        a.marketing_touches,
         a.engagements.len(),
         a.cycles.len(),
         a.opportunities.len()
@@ -100,18 +113,49 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
     for c in &a.cycles {
         cycle_story(&mut out, c, tz);
     }
-    for o in &a.opportunities {
+    for e in &a.engagements {
         let _ = writeln!(
             out,
-            "Opportunity {}: opened {}{}{}{}",
+            "  engagement {}  {}{}{}  [{}]",
+            when(e.at, tz),
+            e.kind,
+            e.asset
+                .as_ref()
+                .map(|x| format!(" on {x}"))
+                .unwrap_or_default(),
+            e.contact
+                .as_ref()
+                .map(|x| format!(" by {x}"))
+                .unwrap_or_default(),
+            e.event_id
+        );
+    }
+    if !a.engagements.is_empty() {
+        out.push('\n');
+    }
+    for o in &a.opportunities {
+        // Milestones in time order (a deal can be reopened after a loss).
+        let mut steps = vec![(o.opened_at, "opened".to_string())];
+        if let Some(w) = o.won_at {
+            let arr = match o.amount.filter(|x| *x > 0.0) {
+                Some(x) => format!("ARR {x:.0}"),
+                None => "no ARR recorded".into(),
+            };
+            steps.push((w, format!("won ({arr})")));
+        }
+        if let Some(l) = o.lost_at {
+            steps.push((l, "lost".into()));
+        }
+        steps.sort_by_key(|(t, _)| *t);
+        let told: Vec<String> = steps
+            .iter()
+            .map(|(t, w)| format!("{w} {}", when(*t, tz)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Opportunity {}: {}{}",
             o.id,
-            when(o.opened_at, tz),
-            o.won_at
-                .map(|w| format!(", won {} ({:.0})", when(w, tz), o.amount.unwrap_or(0.0)))
-                .unwrap_or_default(),
-            o.lost_at
-                .map(|l| format!(", lost {}", when(l, tz)))
-                .unwrap_or_default(),
+            told.join(", "),
             if o.influenced {
                 ", marketing-influenced"
             } else {
@@ -120,6 +164,9 @@ pub fn story(a: &AccountRecord, alerts: &[Alert], tz: Tz) -> String {
         );
     }
     let _ = writeln!(out, "\nStage history");
+    if a.history.is_empty() {
+        let _ = writeln!(out, "  (no stage reached yet)");
+    }
     for h in &a.history {
         let _ = writeln!(
             out,
@@ -238,7 +285,10 @@ fn cycle_story(out: &mut String, c: &Cycle, tz: Tz) {
     line(
         &mut steps,
         c.won_at,
-        format!("won, ARR {:.0}", c.won_amount.unwrap_or(0.0)),
+        match c.won_amount.filter(|x| *x > 0.0) {
+            Some(x) => format!("won, ARR {x:.0}"),
+            None => "won, no ARR recorded".into(),
+        },
     );
     line(&mut steps, c.lost_at, "lost".into());
     steps.sort_by_key(|(t, _)| *t);

@@ -110,14 +110,7 @@ pub fn rebuild_as_of(
     sort_events(&mut events);
     let first = events.first().map(|e| e.at_utc());
     let last = events.last().map(|e| e.at_utc());
-
-    let mut engine = Engine::new(&policy);
-    let mut effects = Vec::new();
-    for ev in &events {
-        engine.apply(ev, &mut effects);
-        effects.clear();
-    }
-    let snapshot = engine.finish(as_of);
+    let snapshot = replay_events(&policy, &events, as_of);
     let summary = summarise(&snapshot);
     store_snapshot(store, &snapshot, &text, first, last)?;
     info!(
@@ -229,27 +222,37 @@ pub fn open_existing(db: &Path) -> Result<Store> {
 }
 
 /// Replays the stored log in memory, without storing anything: events up
-/// to `as_of` only, clocks judged as of `as_of`. This is how a report runs
-/// under another policy or as of another instant than the stored state.
+/// to `as_of` only, clocks judged as of `as_of`. This is how a report runs:
+/// the scorecard is what was known at that instant under that policy.
 pub fn replay_in_memory(store: &Store, policy: &Policy, as_of: DateTime<Utc>) -> Result<Snapshot> {
     let mut events = store.events_ordered().context("reading the event log")?;
-    let total = events.len();
-    events.retain(|e| e.at_utc() <= as_of);
     sort_events(&mut events);
-    let mut engine = Engine::new(policy);
-    let mut effects = Vec::new();
-    for ev in &events {
-        engine.apply(ev, &mut effects);
-        effects.clear();
-    }
-    let left_out = total - events.len();
+    Ok(replay_events(policy, &events, as_of))
+}
+
+/// Applies the events (in engine order) that happened by `as_of` and judges
+/// the clocks as of then. Later events are left out, and said so: as of an
+/// instant, they had not happened.
+fn replay_events(
+    policy: &Policy,
+    events: &[handoff_core::Event],
+    as_of: DateTime<Utc>,
+) -> Snapshot {
+    let known = events.partition_point(|e| e.at_utc() <= as_of);
+    let left_out = events.len() - known;
     if left_out > 0 {
         eprintln!(
             "handoff: {left_out} events after {} left out (they had not happened as of then)",
             as_of.format("%Y-%m-%d %H:%M UTC")
         );
     }
-    Ok(engine.finish(as_of))
+    let mut engine = Engine::new(policy);
+    let mut effects = Vec::new();
+    for ev in &events[..known] {
+        engine.apply(ev, &mut effects);
+        effects.clear();
+    }
+    engine.finish(as_of)
 }
 
 /// Parses an `--as-of` value, defaulting to now.

@@ -17,22 +17,18 @@ use handoff_core::Policy;
 use serde_json::json;
 
 use crate::cli::{By, Format, ReportArgs};
-use crate::replay::{load_policy, load_snapshot, open_existing, parse_as_of, replay_in_memory};
+use crate::replay::{load_policy, open_existing, parse_as_of, replay_in_memory};
 use crate::store::Store;
 
 /// Runs `handoff report`.
 pub fn run(args: &ReportArgs) -> Result<u8> {
     let store = open_existing(&args.store.db)?;
-    let (policy, text) = load_policy(&store, args.store.policy.as_deref())?;
+    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
-    // The stored state was built under the stored policy as of the last
-    // rebuild; another policy or another instant needs its own replay.
-    let other_policy = args.store.policy.is_some() && store.policy_text()? != Some(text);
-    let snapshot = if other_policy || args.as_of.is_some() {
-        replay_in_memory(&store, &policy, as_of)?
-    } else {
-        load_snapshot(&store)?
-    };
+    // One meaning of "as of" everywhere: the report replays the log up to
+    // its instant under its policy, so open clocks, breaches and alerts are
+    // judged then, whenever the stored state was last rebuilt.
+    let snapshot = replay_in_memory(&store, &policy, as_of)?;
     let period = choose_period(args, &policy, &store)?;
     let text = render(
         &policy,
@@ -331,6 +327,12 @@ fn to_text(
     }
 
     heading(&mut out, md, "Commitments");
+    if card.commitments.is_empty() {
+        let _ = writeln!(
+            out,
+            "The policy has no commitments; add [[commitments]] to judge any.\n"
+        );
+    }
     commitments_table(card).render(md, &mut out);
     let _ = writeln!(
         out,

@@ -362,12 +362,21 @@ impl<'p> Engine<'p> {
                 });
             }
         }
+        // A cycle whose adopted deal already closed is over: the account
+        // keeps its stage (won stays won) and no clock starts.
+        let closed = cycle.won_at.or(cycle.lost_at).is_some();
+        if closed {
+            cycle.ended_at = Some(at);
+        }
         acc.cycles.push(cycle);
         if let Some(q) = q {
             out.push(Effect::Qualified {
                 account: id.to_string(),
                 qualification: q,
             });
+        }
+        if closed {
+            return;
         }
         self.move_stage(id, ev, at, Stage::Mqa, None, out);
         self.start_clocks(id, Trigger::Mqa, ev, at, out);

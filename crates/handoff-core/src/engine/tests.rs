@@ -375,6 +375,13 @@ fn won_before_its_mqa_is_flagged_and_kept_out_of_velocity() {
     let a = &s.accounts[0];
     assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);
     assert_eq!(a.opportunities[0].cycle, Some(1));
+    // The late MQA record does not move a won account back.
+    assert_eq!(a.stage, Some(Stage::Won));
+    assert!(
+        a.history.iter().all(|h| h.to != Stage::Mqa),
+        "{:?}",
+        a.history
+    );
     let period = Period::parse_range("2018-01-01", "2019-01-01", p.org_calendar().tz()).unwrap();
     let card = metrics::scorecard(&p, &s, &period, s.as_of);
     assert_eq!((card.funnel.mqa, card.funnel.won), (1, 1));

@@ -183,7 +183,8 @@ fn print_summary(total: &Tally, conflicts: &[Conflict], rejects: &RejectFile, fi
     }
     if total.rejected > 0 {
         eprintln!(
-            "handoff: {} rejected rows written to {} (and kept in the database's rejected_rows)",
+            "handoff: {} rejected rows written to {} (and kept in the database's rejected_rows; \
+             --strict makes them fail the command)",
             total.rejected,
             rejects.path.display()
         );
