@@ -228,7 +228,35 @@ pub fn scorecard(
         .filter(|a| period.contains(a.at))
         .cloned()
         .collect();
-    compute(policy, &f, period, as_of, alerts)
+    let silent = silent_clocks(policy, &f);
+    compute(policy, &f, period, as_of, alerts, &silent)
+}
+
+/// Clock commitments whose clocks never stopped anywhere in the data: the
+/// source does not record their stop event at all (a CRM export without
+/// dispositions or activities), so their clocks say nothing about Sales.
+fn silent_clocks(policy: &Policy, f: &Facts) -> Vec<String> {
+    let clocks: Vec<_> = f
+        .cycles
+        .iter()
+        .flat_map(|c| c.cycle.clocks.iter())
+        .collect();
+    policy
+        .commitments
+        .iter()
+        .filter(|c| matches!(c.measure, Measure::Clock(_)))
+        .filter(|c| {
+            let mine: Vec<_> = clocks.iter().filter(|k| k.commitment == c.id).collect();
+            // Some clock ran out, and none ever saw its stop event: only
+            // then is the stop event missing from the data, not just late.
+            let stopped = mine.iter().any(|k| {
+                k.attempts > 0 || (k.stop_at.is_some() && k.state != ClockState::Cancelled)
+            });
+            let ran_out = mine.iter().any(|k| k.state == ClockState::Breached);
+            ran_out && !stopped
+        })
+        .map(|c| c.id.clone())
+        .collect()
 }
 
 /// One scorecard per value of `dim`, sorted by key.
@@ -240,6 +268,7 @@ pub fn breakdown(
     dim: Dimension,
 ) -> Vec<(String, Scorecard)> {
     let f = facts(snapshot);
+    let silent = silent_clocks(policy, &f);
     let mut groups: BTreeMap<String, Facts> = BTreeMap::new();
     for c in &f.cycles {
         let key = cycle_key(snapshot, dim, c.account, c.cycle);
@@ -277,7 +306,7 @@ pub fn breakdown(
                 })
                 .cloned()
                 .collect();
-            let card = compute(policy, &g, period, as_of, alerts);
+            let card = compute(policy, &g, period, as_of, alerts, &silent);
             (key, card)
         })
         .collect()
@@ -340,12 +369,13 @@ fn compute(
     period: &Period,
     as_of: DateTime<Utc>,
     alerts: Vec<Alert>,
+    silent: &[String],
 ) -> Scorecard {
     let funnel = funnel(policy, f, period, as_of);
     let commitments = policy
         .commitments
         .iter()
-        .map(|c| judge(policy, c, f, period, as_of, &funnel))
+        .map(|c| judge(policy, c, f, period, as_of, &funnel, silent))
         .collect();
     Scorecard {
         period: period.clone(),
@@ -458,18 +488,32 @@ fn judge(
     p: &Period,
     as_of: DateTime<Utc>,
     funnel: &Funnel,
+    silent: &[String],
 ) -> CommitmentResult {
     let (actual, n, pending, is_rate, empty_note) = match &c.measure {
         Measure::Metric(m) => metric_value(policy, *m, f, p, as_of, funnel),
         Measure::Clock(spec) => {
             let cadence = matches!(spec.kind, ClockKind::Cadence { .. });
             let (met, missed, pending) = clock_outcomes(f, &c.id, cadence, p, as_of);
-            let note = if met + missed + pending == 0 {
-                format!("no {} clocks in this period", c.id)
+            if silent.contains(&c.id) {
+                let stops: Vec<&str> = match &spec.kind {
+                    ClockKind::Deadline { stop } => stop.iter().map(|t| t.as_str()).collect(),
+                    ClockKind::Cadence { count, .. } => vec![count.as_str()],
+                };
+                let note = format!(
+                    "no {} events in this data: its {} clocks can never be met",
+                    stops.join(" or "),
+                    c.id
+                );
+                (None, 0, met + missed + pending, true, note)
             } else {
-                format!("all {pending} {} clocks still running", c.id)
-            };
-            (share(met, met + missed), met + missed, pending, true, note)
+                let note = if met + missed + pending == 0 {
+                    format!("no {} clocks in this period", c.id)
+                } else {
+                    format!("all {pending} {} clocks still running", c.id)
+                };
+                (share(met, met + missed), met + missed, pending, true, note)
+            }
         }
     };
     let mut target = c.target;

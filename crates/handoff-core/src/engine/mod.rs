@@ -464,26 +464,34 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Effect>,
     ) {
         let acc = self.ensure(id);
-        if let Some(c) = acc.open_cycle_mut() {
-            if c.mqa_at.is_none() && c.handoff_at.is_none() {
-                c.mqa_at = Some(at);
-                c.mqa_event = Some(ev.id.clone());
-                c.tier = s.tier.clone();
-                c.channel = s.channel.clone();
-                c.campaign = s.campaign.clone();
-                return;
-            }
-            let msg = format!(
-                "MQA asserted while the account is in cycle {}; ignored",
-                c.number
-            );
-            return self.warn(id, ev, at, &msg, out);
-        }
-        let channel = (s.channel.clone(), s.campaign.clone());
         if s.channel.is_some() {
             // An upstream MQA credited to a channel is a marketing touch.
             acc.touch_marketing(at);
         }
+        if let Some(c) = acc.open_cycle_mut() {
+            if c.mqa_at.is_some() {
+                // Another contact of an account already in the funnel
+                // reaching MQL: normal for account-based marketing.
+                return;
+            }
+            c.mqa_at = Some(at);
+            c.mqa_event = Some(ev.id.clone());
+            c.tier = c.tier.take().or(s.tier.clone());
+            c.channel = s.channel.clone();
+            c.campaign = s.campaign.clone();
+            let late = c.handoff_at.or(c.accepted_at).is_some_and(|t| t < at);
+            if acc.channel.is_none() {
+                acc.channel = s.channel.clone();
+                acc.campaign = s.campaign.clone();
+            }
+            if late {
+                let msg = "MQA recorded after the hand-off or SAL of the same cycle (a source \
+                           with dates but no times?); kept, durations from MQA are left out";
+                self.warn(id, ev, at, msg, out);
+            }
+            return;
+        }
+        let channel = (s.channel.clone(), s.campaign.clone());
         self.start_cycle_at_mqa(id, ev, at, None, channel, s.tier.clone(), out);
     }
 
@@ -689,7 +697,27 @@ impl<'p> Engine<'p> {
         let lookback = self.policy.influence_lookback;
         let acc = self.ensure(&o.account);
         let cycle_number = acc.open_cycle().map(|c| c.number);
-        let idx = match acc.opportunities.iter().position(|x| x.id == o.opportunity) {
+        // A real deal takes over an open placeholder that an upstream stage
+        // assertion (e.g. a CRM's "became an opportunity" date) created, so
+        // that one deal is not counted twice.
+        let placeholder = format!("{}:asserted", o.account);
+        let existing =
+            acc.opportunities
+                .iter()
+                .position(|x| x.id == o.opportunity)
+                .or_else(|| {
+                    let p = acc.opportunities.iter().position(|x| {
+                        x.id == placeholder && x.won_at.is_none() && x.lost_at.is_none()
+                    });
+                    p.filter(|_| o.opportunity != placeholder)
+                });
+        if let Some(i) = existing {
+            if acc.opportunities[i].id == placeholder {
+                acc.opportunities[i].id = o.opportunity.clone();
+                acc.opportunities[i].sqo_implied = false;
+            }
+        }
+        let idx = match existing {
             Some(i) => i,
             None => {
                 let influenced = acc.was_influenced(at, lookback);

@@ -516,3 +516,96 @@ fn orphan_acceptance_and_unknown_rep_are_flagged() {
         warning("b")
     );
 }
+
+#[test]
+fn a_real_deal_takes_over_the_placeholder_of_an_asserted_sqo() {
+    // A CRM's "became an opportunity" date asserts SQO; the deals export
+    // then brings deal 5001 for the same account: one opportunity, not two.
+    let es = vec![
+        ev(
+            json!({"id":"s","type":"stage","at":"2026-03-02T15:00:00Z","account":"a","stage":"sqo"}),
+        ),
+        ev(
+            json!({"id":"o1","type":"opportunity","at":"2026-03-03T15:00:00Z",
+            "opportunity":"5001","account":"a","stage":"sqo"}),
+        ),
+        ev(
+            json!({"id":"o2","type":"opportunity","at":"2026-04-03T15:00:00Z",
+            "opportunity":"5001","account":"a","stage":"won","amount":12000.0}),
+        ),
+    ];
+    let p = policy();
+    let s = run(&p, es, "2026-05-01T00:00:00Z");
+    let opps = &s.accounts[0].opportunities;
+    assert_eq!(opps.len(), 1, "{opps:?}");
+    assert_eq!(opps[0].id, "5001");
+    // It opened when the upstream system said so.
+    assert_eq!(opps[0].opened_at, at("2026-03-02T15:00:00Z"));
+    let q = Period::parse_range("2026-03-01", "2026-05-01", p.org_calendar().tz()).unwrap();
+    let card = metrics::scorecard(&p, &s, &q, s.as_of);
+    assert_eq!(
+        (card.funnel.sqo, card.funnel.won, card.velocity.open_sqos),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn clocks_whose_stop_event_the_data_never_records_have_no_data() {
+    // Accepted SALs and no disposition event anywhere in the data: the
+    // disposition clocks ran out, but that says nothing about Sales.
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(
+        json!({"id":"ok","type":"accepted","at":"2026-03-02T21:00:00Z","account":"acme"}),
+    ));
+    es.push(ev(
+        json!({"id":"a1","type":"activity","at":"2026-03-02T21:30:00Z",
+        "account":"acme","rep":"r1","kind":"call"}),
+    ));
+    let p = policy();
+    let s = run(&p, es, "2026-04-01T00:00:00Z");
+    let march = Period::parse_month("2026-03", p.org_calendar().tz()).unwrap();
+    let card = metrics::scorecard(&p, &s, &march, s.as_of);
+    let d = card
+        .commitments
+        .iter()
+        .find(|c| c.id == "disposition")
+        .unwrap();
+    assert_eq!((d.actual, d.status), (None, metrics::Status::NoData));
+    assert_eq!(
+        d.note.as_deref(),
+        Some("no disposition events in this data: its disposition clocks can never be met")
+    );
+    // The first touch was recorded: it is judged (met, 30 minutes).
+    let f = card
+        .commitments
+        .iter()
+        .find(|c| c.id == "first-touch")
+        .unwrap();
+    assert_eq!((f.actual, f.n), (Some(1.0), 1));
+}
+
+#[test]
+fn an_mqa_dated_after_the_sal_is_kept_with_its_channel_and_flagged() {
+    // A source with dates only: converted (SAL) at midnight, created (MQA)
+    // at 21:05 the same day.
+    let es = vec![
+        ev(
+            json!({"id":"sal","type":"stage","at":"2026-03-02T05:00:00Z","account":"b","stage":"sal"}),
+        ),
+        ev(
+            json!({"id":"mqa","type":"stage","at":"2026-03-03T02:05:00Z","account":"b",
+            "stage":"mqa","channel":"partner referral"}),
+        ),
+    ];
+    let s = run(&policy(), es, "2026-04-01T00:00:00Z");
+    let a = &s.accounts[0];
+    assert_eq!(a.cycles.len(), 1);
+    assert_eq!(a.cycles[0].mqa_at, Some(at("2026-03-03T02:05:00Z")));
+    assert_eq!(a.channel.as_deref(), Some("partner referral"));
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.message.starts_with("MQA recorded after")),
+        "{a:?}"
+    );
+}
