@@ -138,7 +138,12 @@ impl TextSpec {
             };
         };
         if let Some(map) = &self.map {
-            match (map.get(&text), self.unmapped) {
+            let found = map.get(&text).or_else(|| {
+                map.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&text))
+                    .map(|(_, v)| v)
+            });
+            match (found, self.unmapped) {
                 (Some(mapped), _) => text = mapped.clone(),
                 (None, Unmapped::Keep) => {}
                 (None, Unmapped::Empty) => return Ok(None),
@@ -284,9 +289,11 @@ impl Condition {
         match self {
             Condition::Present(slots) => slots.iter().all(|s| !cell(s).is_empty()),
             Condition::Empty(slots) => slots.iter().all(|s| cell(s).is_empty()),
-            Condition::Equals(slot, v) => cell(slot) == v,
-            Condition::In(slot, vs) => vs.iter().any(|v| v == cell(slot)),
-            Condition::NotIn(slot, vs) => !vs.iter().any(|v| v == cell(slot)),
+            // CRM labels drift in case across pipelines ("Closed Won",
+            // "Closed won"): values compare without regard to ASCII case.
+            Condition::Equals(slot, v) => v.eq_ignore_ascii_case(cell(slot)),
+            Condition::In(slot, vs) => vs.iter().any(|v| v.eq_ignore_ascii_case(cell(slot))),
+            Condition::NotIn(slot, vs) => !vs.iter().any(|v| v.eq_ignore_ascii_case(cell(slot))),
             Condition::All(cs) => cs.iter().all(|c| c.holds(row)),
             Condition::Any(cs) => cs.iter().any(|c| c.holds(row)),
             Condition::Not(c) => !c.holds(row),
@@ -504,5 +511,25 @@ account = "{id}"
             localize(naive, tz).to_rfc3339(),
             "2024-11-03T01:30:00-04:00"
         );
+    }
+
+    #[test]
+    fn value_maps_and_conditions_ignore_ascii_case() {
+        let m = mapping(
+            "[source]\nformat = \"csv\"\ntimezone = \"UTC\"\ndate_formats = [\"%Y-%m-%d\"]\n\
+             [[event]]\ntype = \"opportunity\"\nid = \"o:{id}\"\nat = { column = \"d\" }\n\
+             when = { column = \"stage\", in = [\"Closed Won\"] }\n[event.fields]\n\
+             opportunity = \"{id}\"\naccount = \"{id}\"\n\
+             stage = { column = \"stage\", map = { \"Closed Won\" = \"won\" }, unmapped = \"reject\" }\n",
+        );
+        let row = row_of(
+            &m,
+            &[("id", "7"), ("d", "2026-03-02"), ("stage", "closed WON")],
+        );
+        let events = m.apply(&row).unwrap();
+        let EventBody::Opportunity(o) = &events[0].body else {
+            panic!("{events:?}")
+        };
+        assert_eq!(o.stage, "won");
     }
 }
