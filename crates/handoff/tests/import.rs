@@ -1179,3 +1179,27 @@ fn maven_imports_rejects_undated_rows_and_matches_pandas() {
         );
     }
 }
+
+#[test]
+fn hubspot_export_without_optional_columns_imports() {
+    // A "properties in view" export: no Job Title, no SQL or opportunity
+    // dates. Row 201: account, contact, mqa = 3 events; row 202 (a lead,
+    // no MQL date): account, contact = 2. 5 events, none rejected.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let out = import(
+        &db,
+        Some(&mapping("hubspot-contacts")),
+        &[&fixture("hubspot-contacts-in-view.csv")],
+        0,
+    );
+    let expected = Summary {
+        rows: 2,
+        events: 5,
+        imported: 5,
+        duplicates: 0,
+        conflicts: 0,
+        rejected: 0,
+    };
+    assert_eq!(summary(&out), expected);
+}

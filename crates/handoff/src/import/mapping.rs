@@ -53,6 +53,9 @@ struct SourceConfig {
     delimiter: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     date_formats: Option<Spanned<Vec<String>>>,
+    /// Columns an export may leave out; absent, they read as empty.
+    #[serde(default)]
+    optional_columns: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,6 +375,9 @@ pub struct Mapping {
     pub delimiter: u8,
     /// The columns the mapping reads, by slot.
     pub columns: Vec<ColumnRef>,
+    /// Columns a file may lack (`[source] optional_columns`); they read as
+    /// empty cells then.
+    pub optional_columns: Vec<String>,
     /// Row-level rejection rules, tried first.
     pub rejects: Vec<RejectRule>,
     /// The events one row can produce.
@@ -610,6 +616,7 @@ impl Compiler<'_> {
 
     fn mapping(&mut self, path: &Path, config: MappingConfig) -> Mapping {
         let source = config.source;
+        let optional_columns = source.optional_columns.clone();
         let format = source.format.as_ref().and_then(|f| self.format(f));
         let delimiter = source
             .delimiter
@@ -661,6 +668,7 @@ impl Compiler<'_> {
             format,
             delimiter,
             columns: std::mem::take(&mut self.columns),
+            optional_columns,
             rejects,
             events,
         }

@@ -14,7 +14,7 @@
 //! conflicts.
 
 mod apply;
-mod event_json;
+pub(crate) mod event_json;
 mod lines;
 mod mapping;
 
@@ -476,7 +476,11 @@ fn input_format(file: &Path, mapping: Option<&Mapping>) -> Result<InputFormat> {
     }
 }
 
-/// For each column slot of the mapping, its position in the header.
+/// The position of an optional column the file lacks.
+const ABSENT: usize = usize::MAX;
+
+/// For each column slot of the mapping, its position in the header
+/// ([`ABSENT`] for a missing optional column).
 fn resolve_columns(
     name: &str,
     header_line: u64,
@@ -488,16 +492,22 @@ fn resolve_columns(
     for column in &mapping.columns {
         match header.iter().position(|h| *h == column.name) {
             Some(p) => positions.push(p),
+            None if mapping.optional_columns.contains(&column.name) => positions.push(ABSENT),
             None => missing.push(format!("`{}` (named at {})", column.name, column.named_at)),
         }
     }
     anyhow::ensure!(
         missing.is_empty(),
         "{name}:{header_line}: the header lacks column(s) {} that mapping {} reads; the \
-         header has: {}",
+         header has: {}; if your export leaves them out, list them under [source] \
+         optional_columns",
         missing.join(", "),
         mapping.path.display(),
-        header.join(", ")
+        if header.iter().all(|h| h.is_empty()) {
+            "nothing (is the file empty?)".to_string()
+        } else {
+            header.join(", ")
+        }
     );
     Ok(positions)
 }
@@ -510,6 +520,10 @@ fn fill_row(
     header: &[String],
 ) -> Result<(), String> {
     for (cell, &p) in row.iter_mut().zip(positions) {
+        if p == ABSENT {
+            cell.clear();
+            continue;
+        }
         let text = std::str::from_utf8(&record[p]).map_err(|_| {
             format!(
                 "column `{}` is not valid UTF-8: save the file as UTF-8",
