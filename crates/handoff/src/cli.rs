@@ -59,6 +59,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Rebuild all derived state from the stored event log.
     Rebuild(RebuildArgs),
+    /// Run the HTTP API: ingest events, serve the scorecard (docs/api.md).
+    Serve(ServeArgs),
+    /// Manage the API's bearer tokens.
+    Token(TokenArgs),
 }
 
 /// What to generate: shared by `gen` and `demo`.
@@ -201,6 +205,53 @@ pub struct RebuildArgs {
     pub as_of: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address and port to listen on; port 0 picks a free one.
+    #[arg(long, env = "HANDOFF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new token, store its hash and print it once.
+    Create(TokenCreateArgs),
+}
+
+/// What a token's holder may do: ingest and admin may post events; every
+/// role may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenRole {
+    Admin,
+    Ingest,
+    Manager,
+    Viewer,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// SQLite database file the service uses.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// What the token may do.
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
+    /// Who holds it, e.g. crm-sync; unique in the database.
+    #[arg(long)]
+    pub name: String,
+}
+
 /// Sets up tracing to stderr; RUST_LOG overrides the flags.
 pub fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
@@ -228,5 +279,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Explain(a) => crate::explain::run(&a),
         Command::Check(a) => crate::check::run(&a),
         Command::Rebuild(a) => crate::replay::run_rebuild(&a),
+        Command::Serve(a) => crate::serve::run_cli(&a),
+        Command::Token(a) => match &a.command {
+            TokenCommand::Create(c) => crate::serve::auth::run_create(c),
+        },
     }
 }

@@ -10,6 +10,7 @@
 //! - [`explain`]: one account's story.
 //! - [`check`]: policy diagnostics with file, line and column.
 //! - [`gen`]: the synthetic event generator behind `gen` and `demo`.
+//! - [`serve`]: the HTTP API (`handoff serve`) and its bearer tokens.
 
 pub mod check;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod gen;
 pub mod import;
 pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod store;
 
 /// mimalloc serves the many small, short-lived allocations of parsing and

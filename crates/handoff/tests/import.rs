@@ -746,7 +746,11 @@ fn csv_without_mapping_and_missing_columns_are_errors_naming_what_to_do() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("hubspot-deals.csv:1: the header lacks column(s) `First Name`"),
+        // First Name is optional; the MQL date is not.
+        err.contains(
+            "hubspot-deals.csv:1: the header lacks column(s) `Became a Marketing Qualified Lead \
+             Date`"
+        ),
         "{err}"
     );
     assert!(err.contains("hubspot-contacts.toml:"), "{err}");

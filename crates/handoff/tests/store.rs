@@ -140,7 +140,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     let path = dir.path().join("h.db");
     {
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
         store.append(&sample()).unwrap();
         let row = RejectedRow {
             source: "x.csv".into(),
@@ -164,7 +164,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     // Reopen: the migration does not run again (it would fail on the
     // existing tables), and every table still holds its rows.
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(
         ids(&store.events_ordered().unwrap()),
         ["s0", "s1", "a1", "h1"]

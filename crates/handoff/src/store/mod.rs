@@ -8,7 +8,8 @@
 //! and both versions are kept in the `conflicts` table. Rows of an input file
 //! that could not become events are *rejected rows*, kept with their reason.
 //! *Derived state* (per-account JSON, alerts, meta facts) is written by the
-//! replay code and replaced wholesale on every rebuild.
+//! replay code and replaced wholesale on every rebuild. *API tokens* of
+//! `handoff serve` are kept as the SHA-256 of their text, never the text.
 //!
 //! The schema is versioned with `PRAGMA user_version`; the migrations under
 //! `store/migrations/` are embedded in the binary and run on [`Store::open`].
@@ -18,6 +19,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use handoff_core::event::Event;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -26,6 +28,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_event_log.sql"),
     include_str!("migrations/0002_lean_event_log.sql"),
+    include_str!("migrations/0003_tokens.sql"),
 ];
 
 /// How long a writer waits for another process's lock before failing, in
@@ -494,6 +497,91 @@ impl Store {
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// Keeps an API token: its holder's name, role, and the SHA-256 of its
+    /// text (never the text). A name already taken is an error.
+    pub fn add_token(&mut self, token: &StoredToken) -> Result<()> {
+        let taken: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM tokens WHERE name = ?1",
+                [&token.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if taken.is_some() {
+            anyhow::bail!(
+                "a token named {:?} exists already; choose another --name",
+                token.name
+            );
+        }
+        self.conn
+            .execute(
+                "INSERT INTO tokens (name, role, sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token.name, token.role, token.sha256, token.created_at],
+            )
+            .with_context(|| format!("storing token {:?}", token.name))?;
+        Ok(())
+    }
+
+    /// The token whose text hashes to `sha256` (lowercase hex), if any.
+    pub fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, role, sha256, created_at FROM tokens WHERE sha256 = ?1",
+                [sha256],
+                |r| {
+                    Ok(StoredToken {
+                        name: r.get(0)?,
+                        role: r.get(1)?,
+                        sha256: r.get(2)?,
+                        created_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The instants of the first and the last stored event (UTC), or
+    /// `None` for an empty log. Read from the time index, not a scan.
+    pub fn event_span(&self) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+        let (first, last): (Option<i64>, Option<i64>) =
+            self.conn
+                .query_row("SELECT min(at_utc), max(at_utc) FROM events", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        let instant = |ms: i64| {
+            DateTime::<Utc>::from_timestamp_millis(ms)
+                .with_context(|| format!("stored instant {ms} ms is out of range"))
+        };
+        match (first, last) {
+            (Some(a), Some(b)) => Ok(Some((instant(a)?, instant(b)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Makes every commit reach the disk before it returns (SQLite's
+    /// `synchronous = FULL`), so that a commit the service acknowledges
+    /// survives a power loss too, not only a crash of the process.
+    pub fn sync_every_commit(&mut self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA synchronous = FULL;")?;
+        Ok(())
+    }
+}
+
+/// An API token as kept in the store: who holds it, its role, and the
+/// SHA-256 of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// Its holder, e.g. `crm-sync`; unique.
+    pub name: String,
+    /// `admin`, `ingest`, `manager` or `viewer`.
+    pub role: String,
+    /// SHA-256 of the token text, lowercase hex.
+    pub sha256: String,
+    /// When it was made (RFC 3339), as the adapter said.
+    pub created_at: String,
 }
 
 /// The canonical JSON of an event: serde_json's serialisation of the parsed
