@@ -110,7 +110,9 @@ pub fn rebuild_as_of(
     sort_events(&mut events);
     let first = events.first().map(|e| e.at_utc());
     let last = events.last().map(|e| e.at_utc());
-    let snapshot = replay_events(&policy, &events, as_of);
+    let replay = replay_events(&policy, &events, as_of);
+    say_left_out(replay.left_out, as_of);
+    let snapshot = replay.snapshot;
     let summary = summarise(&snapshot);
     store_snapshot(store, &snapshot, &text, first, last)?;
     info!(
@@ -221,38 +223,53 @@ pub fn open_existing(db: &Path) -> Result<Store> {
     Store::open(db).with_context(|| format!("opening {}", db.display()))
 }
 
+/// A replay of the log, and how many later events it left out.
+pub struct Replay {
+    pub snapshot: Snapshot,
+    /// Events after `as_of`: as of then, they had not happened.
+    pub left_out: usize,
+}
+
 /// Replays the stored log in memory, without storing anything: events up
-/// to `as_of` only, clocks judged as of `as_of`. This is how a report runs:
-/// the scorecard is what was known at that instant under that policy.
-pub fn replay_in_memory(store: &Store, policy: &Policy, as_of: DateTime<Utc>) -> Result<Snapshot> {
+/// to `as_of` only, clocks judged as of `as_of`. Prints nothing.
+pub fn replay_log(store: &Store, policy: &Policy, as_of: DateTime<Utc>) -> Result<Replay> {
     let mut events = store.events_ordered().context("reading the event log")?;
     sort_events(&mut events);
     Ok(replay_events(policy, &events, as_of))
 }
 
-/// Applies the events (in engine order) that happened by `as_of` and judges
-/// the clocks as of then. Later events are left out, and said so: as of an
-/// instant, they had not happened.
-fn replay_events(
-    policy: &Policy,
-    events: &[handoff_core::Event],
-    as_of: DateTime<Utc>,
-) -> Snapshot {
-    let known = events.partition_point(|e| e.at_utc() <= as_of);
-    let left_out = events.len() - known;
+/// [`replay_log`] for the command line: tells the person at the terminal
+/// how many later events were left out. This is how `report` and `explain`
+/// run: the figures are what was known at that instant under that policy.
+pub fn replay_in_memory(store: &Store, policy: &Policy, as_of: DateTime<Utc>) -> Result<Snapshot> {
+    let replay = replay_log(store, policy, as_of)?;
+    say_left_out(replay.left_out, as_of);
+    Ok(replay.snapshot)
+}
+
+fn say_left_out(left_out: usize, as_of: DateTime<Utc>) {
     if left_out > 0 {
         eprintln!(
             "handoff: {left_out} events after {} left out (they had not happened as of then)",
             as_of.format("%Y-%m-%d %H:%M UTC")
         );
     }
+}
+
+/// Applies the events (in engine order) that happened by `as_of` and judges
+/// the clocks as of then.
+fn replay_events(policy: &Policy, events: &[handoff_core::Event], as_of: DateTime<Utc>) -> Replay {
+    let known = events.partition_point(|e| e.at_utc() <= as_of);
     let mut engine = Engine::new(policy);
     let mut effects = Vec::new();
     for ev in &events[..known] {
         engine.apply(ev, &mut effects);
         effects.clear();
     }
-    engine.finish(as_of)
+    Replay {
+        snapshot: engine.finish(as_of),
+        left_out: events.len() - known,
+    }
 }
 
 /// Parses an `--as-of` value, defaulting to now.

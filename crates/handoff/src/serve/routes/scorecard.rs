@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::cli::{By, Format};
-use crate::replay::replay_in_memory;
+use crate::replay::replay_log;
 use crate::report::{dimension, render};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
@@ -79,7 +79,11 @@ pub async fn get_scorecard(
                 None => return Ok(Err(no_history())),
             },
         };
-        let snapshot = replay_in_memory(&store, shared.policy(), as_of)?;
+        let replay = replay_log(&store, shared.policy(), as_of)?;
+        if replay.left_out > 0 {
+            tracing::debug!(left_out = replay.left_out, %as_of, "events after as-of left out");
+        }
+        let snapshot = replay.snapshot;
         let json = render(
             shared.policy(),
             &snapshot,
