@@ -154,6 +154,14 @@ impl<'p> Engine<'p> {
         self.accounts.get(id)
     }
 
+    /// The earliest deadline still waiting to be judged, if any: a live
+    /// service sleeps until just after it, then calls [`Engine::advance_to`].
+    /// It may belong to a clock already stopped, in which case advancing past
+    /// it changes nothing.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.timers.peek().map(|Reverse(t)| t.due)
+    }
+
     /// Judges every clock whose deadline lies strictly before `t`.
     ///
     /// A stop event at exactly the deadline meets the clock, so a deadline

@@ -609,3 +609,25 @@ fn an_mqa_dated_after_the_sal_is_kept_with_its_channel_and_flagged() {
         "{a:?}"
     );
 }
+
+#[test]
+fn next_deadline_is_the_earliest_clock_still_to_judge() {
+    let p = policy();
+    let mut es = high_intent_handoff("acme");
+    sort_events(&mut es);
+    let mut engine = Engine::new(&p);
+    let mut out = Vec::new();
+    for e in &es {
+        engine.apply(e, &mut out);
+    }
+    // After the hand-off: first touch (Tue 16:00Z) comes before the 14-day
+    // attempts window (Mon 16 Mar 19:00Z).
+    assert_eq!(engine.next_deadline(), Some(at("2026-03-03T16:00:00Z")));
+    out.clear();
+    engine.advance_to(at("2026-03-03T16:00:01Z"), &mut out);
+    assert!(
+        out.iter().any(|e| matches!(e, Effect::Breach { .. })),
+        "{out:?}"
+    );
+    assert_eq!(engine.next_deadline(), Some(at("2026-03-16T19:00:00Z")));
+}
