@@ -11,14 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const HISTORY: &str = r#"{"id":"rep-m1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"m1","team":"east","role":"sales_manager"}
-{"id":"rep-r1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r1","team":"east","manager":"m1"}
-{"id":"acc","type":"account","at":"2026-02-01T00:00:00Z","account":"acme","industry":"Software","employees":200}
-{"id":"d1","type":"engagement","at":"2026-03-02T14:00:00Z","account":"acme","kind":"demo_request","channel":"paid_search"}
-{"id":"h1","type":"handoff","at":"2026-03-02T20:00:00Z","account":"acme","rep":"r1"}
-{"id":"a1","type":"activity","at":"2026-03-03T16:30:00Z","account":"acme","rep":"r1","kind":"call"}
-{"id":"ok","type":"accepted","at":"2026-03-03T17:00:00Z","account":"acme"}
-"#;
+const HISTORY: &str = include_str!("fixtures/events/acme-breach.jsonl");
 
 fn handoff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_handoff"))
