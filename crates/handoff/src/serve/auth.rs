@@ -4,7 +4,9 @@
 //! operating system). The store keeps only its SHA-256, so the text is shown
 //! once, by `handoff token create`. A *caller* is the holder of the token a
 //! request presents, with its *role*: admin, ingest, manager or viewer.
-//! Every role may read; only ingest and admin may post events.
+//! Every role may read; only ingest and admin may post events; only admin
+//! and manager may record people's actions (accept, reject, activity,
+//! disposition, reassign), which a sync token has no business making.
 
 use anyhow::Result;
 use axum::extract::FromRequestParts;
@@ -34,6 +36,8 @@ pub enum Action {
     Read,
     /// POST /v1/events.
     Ingest,
+    /// POST /v1/accounts/{id}/accept and the other people's actions.
+    Act,
 }
 
 impl Action {
@@ -41,6 +45,7 @@ impl Action {
         match self {
             Action::Read => true,
             Action::Ingest => matches!(role, TokenRole::Admin | TokenRole::Ingest),
+            Action::Act => matches!(role, TokenRole::Admin | TokenRole::Manager),
         }
     }
 
@@ -48,6 +53,7 @@ impl Action {
         match self {
             Action::Read => "read",
             Action::Ingest => "post events",
+            Action::Act => "record a person's action on an account",
         }
     }
 }
@@ -239,5 +245,17 @@ mod tests {
         assert!(caller(TokenRole::Ingest).require(Action::Ingest).is_ok());
         assert!(caller(TokenRole::Manager).require(Action::Ingest).is_err());
         assert!(caller(TokenRole::Viewer).require(Action::Ingest).is_err());
+    }
+
+    #[test]
+    fn only_admin_and_manager_may_act_on_accounts() {
+        let caller = |role| Caller {
+            name: "t".into(),
+            role,
+        };
+        assert!(caller(TokenRole::Admin).require(Action::Act).is_ok());
+        assert!(caller(TokenRole::Manager).require(Action::Act).is_ok());
+        assert!(caller(TokenRole::Ingest).require(Action::Act).is_err());
+        assert!(caller(TokenRole::Viewer).require(Action::Act).is_err());
     }
 }

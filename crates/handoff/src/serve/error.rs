@@ -1,7 +1,8 @@
 //! The API's errors and their HTTP answers.
 //!
 //! A *caller mistake* (bad body, bad parameter, missing or unknown token,
-//! a role that may not do it, a body over the limit) answers 4xx with a JSON
+//! a role that may not do it, a body over the limit, a body field missing
+//! or out of its set, an unknown account) answers 4xx with a JSON
 //! body `{"error": "...", "detail": ...}`: `error` is one sentence saying
 //! what is wrong and what to do, `detail` is structured (a position, a
 //! parameter name, a limit) or null. A *fault* of the service answers an
@@ -26,7 +27,10 @@ pub enum ApiError {
     Forbidden { message: String, detail: Value },
     /// The body is larger than `--max-body-bytes`.
     PayloadTooLarge { limit: usize },
-    /// No such endpoint.
+    /// A well-formed body whose content cannot be acted on: a required
+    /// field missing or blank, a value out of its set.
+    Unprocessable { message: String, detail: Value },
+    /// No such endpoint, or no such account.
     NotFound { message: String },
     /// The store does not answer (readiness).
     Unavailable { message: String },
@@ -40,6 +44,14 @@ impl ApiError {
         ApiError::BadRequest {
             message: message.into(),
             detail,
+        }
+    }
+
+    /// A 422 naming the body field at fault.
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            message: message.into(),
+            detail: json!({ "field": field }),
         }
     }
 
@@ -94,6 +106,9 @@ impl IntoResponse for ApiError {
                 ),
                 json!({ "max_body_bytes": limit }),
             ),
+            ApiError::Unprocessable { message, detail } => {
+                body(StatusCode::UNPROCESSABLE_ENTITY, &message, detail)
+            }
             ApiError::NotFound { message } => body(StatusCode::NOT_FOUND, &message, Value::Null),
             ApiError::Unavailable { message } => {
                 body(StatusCode::SERVICE_UNAVAILABLE, &message, Value::Null)

@@ -8,18 +8,24 @@
 //! look-ups, readiness), so that a long append does not hold them up. A
 //! scorecard opens its own connection for the length of its replay. The
 //! store is synchronous (rusqlite), so every use of it runs on tokio's
-//! blocking pool, never on the threads that serve requests.
+//! blocking pool, never on the threads that serve requests. The state also
+//! holds the service's own counters ([`metrics`]), which a layer around
+//! every route feeds with each answer's route, status and latency.
 
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use handoff_core::Policy;
@@ -29,6 +35,7 @@ use crate::cli::ServeArgs;
 use crate::replay::load_policy;
 use crate::store::Store;
 use error::ApiError;
+use metrics::Metrics;
 
 /// What `handoff serve` was asked to run with.
 #[derive(Debug, Clone)]
@@ -53,6 +60,7 @@ struct Inner {
     reader: Mutex<Store>,
     policy: Policy,
     max_body_bytes: usize,
+    metrics: Metrics,
 }
 
 impl AppState {
@@ -69,6 +77,7 @@ impl AppState {
                 reader: Mutex::new(reader),
                 policy,
                 max_body_bytes: config.max_body_bytes,
+                metrics: Metrics::default(),
             }),
         })
     }
@@ -86,6 +95,11 @@ impl AppState {
     /// Largest request body accepted, in bytes.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// The service's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Runs `f` on the writer connection, on the blocking pool.
@@ -143,9 +157,45 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/v1/events", post(routes::events::post_events))
         .route("/v1/scorecard", get(routes::scorecard::get_scorecard))
+        .route("/v1/accounts/{id}", get(routes::accounts::get_account))
+        .route("/v1/accounts/{id}/accept", post(routes::actions::accept))
+        .route("/v1/accounts/{id}/reject", post(routes::actions::reject))
+        .route(
+            "/v1/accounts/{id}/activity",
+            post(routes::actions::activity),
+        )
+        .route(
+            "/v1/accounts/{id}/disposition",
+            post(routes::actions::disposition),
+        )
+        .route(
+            "/v1/accounts/{id}/reassign",
+            post(routes::actions::reassign),
+        )
+        .route("/v1/clocks", get(routes::clocks::get_clocks))
+        .route("/v1/breaches", get(routes::clocks::get_breaches))
+        .route("/v1/alerts", get(routes::alerts::get_alerts))
+        .route("/metrics", get(routes::metrics::get_metrics))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// Counts each answer by route pattern and status, with its latency.
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The pattern, not the path: `/v1/accounts/{id}` is one series however
+    // many accounts there are; a path of no route is `unmatched`.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics()
+        .request(&route, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// Serves the API on an already-bound listener until `shutdown` completes,

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::import::event_json::{json_syntax_reason, parse_event_line};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
+use crate::serve::metrics::Outcome;
 use crate::serve::AppState;
 use crate::store::Provenance;
 
@@ -155,6 +156,11 @@ pub async fn post_events(
         rejections,
         conflicts,
     };
+    let metrics = state.metrics();
+    metrics.ingested(Outcome::Accepted, report.accepted);
+    metrics.ingested(Outcome::Duplicate, report.duplicate);
+    metrics.ingested(Outcome::Conflicting, report.conflicting);
+    metrics.ingested(Outcome::Rejected, report.rejected);
     tracing::info!(
         caller = caller.name,
         accepted = report.accepted,

@@ -1,20 +1,72 @@
 //! The API's routes, one module per area: `events` (ingestion),
-//! `scorecard` (reports) and `health` (liveness and readiness).
+//! `scorecard` (reports), `accounts` (one account's record), `actions`
+//! (people's actions on an account, each stored as an event), `clocks`
+//! (clocks and breaches), `alerts`, `metrics` (Prometheus) and `health`
+//! (liveness and readiness).
+//!
+//! The read routes judge *as of* an instant (`as_of`, RFC 3339, default
+//! now): they replay the stored log up to it in memory, on a connection of
+//! their own, as `handoff report` and `handoff explain` do.
 
+pub mod accounts;
+pub mod actions;
+pub mod alerts;
+pub mod clocks;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod scorecard;
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
 use axum::http::{Method, Uri};
+use chrono::{DateTime, Utc};
+use handoff_core::engine::Snapshot;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::ApiError;
+use super::{blocking, AppState};
+use crate::replay::replay_log;
+use crate::store::Store;
+
+/// Replays the stored log up to `as_of` under the service's policy, off the
+/// request threads, on a connection of its own.
+pub async fn replay(state: &AppState, as_of: DateTime<Utc>) -> Result<Snapshot, ApiError> {
+    let shared = state.clone();
+    blocking(move || {
+        let store = Store::open(shared.db())?;
+        let replay = replay_log(&store, shared.policy(), as_of)?;
+        if replay.left_out > 0 {
+            tracing::debug!(left_out = replay.left_out, %as_of, "events after as-of left out");
+        }
+        Ok(replay.snapshot)
+    })
+    .await
+}
+
+/// The query string read into `Q`, or a 400 listing the parameters there
+/// are (`known`), so that a typo is not silently ignored.
+pub fn query<Q: DeserializeOwned>(
+    query: Result<Query<Q>, QueryRejection>,
+    known: &str,
+) -> Result<Q, ApiError> {
+    query.map(|Query(q)| q).map_err(|r| {
+        ApiError::bad_request(
+            format!("{}; the parameters are {known}", r.body_text()),
+            Value::Null,
+        )
+    })
+}
 
 /// A 404 naming the endpoints that exist.
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound {
         message: format!(
-            "no endpoint {method} {}; there are GET /healthz, GET /readyz, POST /v1/events \
-             and GET /v1/scorecard (docs/api.md)",
+            "no endpoint {method} {}; there are GET /healthz, /readyz, /metrics, \
+             /v1/scorecard, /v1/accounts/{{id}}, /v1/clocks, /v1/breaches, /v1/alerts; POST \
+             /v1/events and /v1/accounts/{{id}}/accept|reject|activity|disposition|reassign \
+             (docs/api.md)",
             uri.path()
         ),
     }

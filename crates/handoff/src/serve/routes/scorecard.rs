@@ -179,7 +179,8 @@ fn parse_by(text: &str) -> Result<By, ApiError> {
     })
 }
 
-fn parse_as_of(text: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
+/// An `as_of` parameter (RFC 3339), default now; a 400 naming it when bad.
+pub(crate) fn parse_as_of(text: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
     let Some(text) = text else {
         return Ok(Utc::now());
     };

@@ -1,0 +1,46 @@
+//! GET /metrics: the service's counters in the Prometheus text format.
+//!
+//! The counters (events ingested, HTTP answers and their latency) live in
+//! the service's state ([`crate::serve::metrics`]). The two gauges, clocks
+//! open and breaches, are computed at each scrape from a replay of the whole
+//! log as of now: exact, but as costly as a scorecard, so scrape every
+//! minute or so, not every second.
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use handoff_core::engine::ClockState;
+
+use super::replay;
+use crate::serve::auth::{Action, Caller};
+use crate::serve::error::ApiError;
+use crate::serve::metrics::Gauges;
+use crate::serve::AppState;
+
+/// The media type of the Prometheus text exposition format 0.0.4.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// GET /metrics (every role; a token is needed, as everywhere but health).
+pub async fn get_metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Read)?;
+    let snapshot = replay(&state, Utc::now()).await?;
+    let mut gauges = Gauges::default();
+    let clocks = snapshot
+        .accounts
+        .iter()
+        .flat_map(|a| a.cycles.iter())
+        .flat_map(|c| c.clocks.iter());
+    for k in clocks {
+        match k.state {
+            ClockState::Open => gauges.clocks_open += 1,
+            ClockState::Breached => gauges.breaches += 1,
+            ClockState::Met | ClockState::Cancelled => {}
+        }
+    }
+    let text = state.metrics().render(gauges);
+    Ok(([(CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response())
+}
