@@ -26,15 +26,18 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-/// tests/report.rs's history without the acceptance `ok`.
-const HISTORY: &str = r#"[
-{"id":"rep-m1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"m1","team":"east","role":"sales_manager"},
-{"id":"rep-r1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r1","team":"east","manager":"m1"},
-{"id":"acc","type":"account","at":"2026-02-01T00:00:00Z","account":"acme","industry":"Software","employees":200},
-{"id":"d1","type":"engagement","at":"2026-03-02T14:00:00Z","account":"acme","kind":"demo_request","channel":"paid_search"},
-{"id":"h1","type":"handoff","at":"2026-03-02T20:00:00Z","account":"acme","rep":"r1"},
-{"id":"a1","type":"activity","at":"2026-03-03T16:30:00Z","account":"acme","rep":"r1","kind":"call"}
-]"#;
+/// The hand-worked history of tests/report.rs.
+const FIXTURE: &str = include_str!("fixtures/events/acme-breach.jsonl");
+
+/// The fixture without its acceptance `ok`, as NDJSON: six events.
+fn history() -> String {
+    let lines: Vec<&str> = FIXTURE
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"id":"ok","#))
+        .collect();
+    assert_eq!(lines.len(), 6, "the fixture changed: {FIXTURE}");
+    lines.join("\n")
+}
 
 /// Long after every deadline of the history.
 const LATER: &str = "2026-05-01T00:00:00Z";
@@ -132,7 +135,7 @@ impl TestApp {
 
     /// Posts the history with the ingest token.
     async fn with_history(self) -> TestApp {
-        let a = self.post("/v1/events", &self.ingest, HISTORY).await;
+        let a = self.post("/v1/events", &self.ingest, &history()).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         assert_eq!(a.json()["accepted"], 6, "{}", a.text);
         self
@@ -389,7 +392,7 @@ async fn metrics_count_ingested_events_and_answers() {
 
     let app = app.with_history().await;
     // The same history again: 6 duplicates, nothing new.
-    let a = app.post("/v1/events", &app.ingest, HISTORY).await;
+    let a = app.post("/v1/events", &app.ingest, &history()).await;
     assert_eq!(a.json()["duplicate"], 6);
     let a = app
         .post(
