@@ -422,3 +422,44 @@ async fn metrics_count_ingested_events_and_answers() {
         assert!(has(line), "{line} not in\n{}", a.text);
     }
 }
+
+#[tokio::test]
+async fn a_lone_leads_account_is_named_in_the_hint_and_can_be_acted_on() {
+    let app = TestApp::start().await;
+    // A contact with no company: the engine files it under `lead:jo`.
+    let contact = r#"[{"id":"c1","type":"contact","at":"2026-03-01T00:00:00Z","contact":"jo"}]"#;
+    let a = app.post("/v1/events", &app.ingest, contact).await;
+    assert_eq!(a.json()["accepted"], 1, "{}", a.text);
+
+    let hint = "a lone lead's account \"lead:jo\" exists";
+    let a = app.get("/v1/accounts/jo", &app.viewer).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(
+        a.json()["error"].as_str().unwrap().contains(hint),
+        "{}",
+        a.text
+    );
+    let a = app.post("/v1/accounts/jo/accept", &app.admin, "").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(
+        a.json()["error"].as_str().unwrap().contains(hint),
+        "{}",
+        a.text
+    );
+    assert_eq!(app.stored(), 1);
+
+    // No event names `lead:jo` as its account, yet the account exists.
+    let a = app
+        .post(
+            "/v1/accounts/lead:jo/disposition",
+            &app.admin,
+            r#"{"status":"working","next_step":"call Friday","at":"2026-03-02T10:00:00-05:00"}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(
+        (&a.json()["account"], &a.json()["at"]),
+        (&json!("lead:jo"), &json!("2026-03-02T10:00:00-05:00"))
+    );
+    assert_eq!(app.stored(), 2);
+}

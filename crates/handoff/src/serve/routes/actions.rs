@@ -7,8 +7,10 @@
 //! instant *at* (the service's wall clock, whole seconds, unless the body
 //! gives `at`). The *body* is a JSON object of the action's fields; an
 //! empty body is an empty object. A field missing, blank, of the wrong type
-//! or not known to the action answers 422 naming it. Only the roles admin
-//! and manager may act: a viewer reads, and an ingest token is a machine's.
+//! or not known to the action answers 422 naming it. The account must be
+//! one GET /v1/accounts/{id} shows as of now (404 otherwise, so a mistyped
+//! id does not start a new account). Only the roles admin and manager may
+//! act: a viewer reads, and an ingest token is a machine's.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,12 +22,13 @@ use handoff_core::engine::lone_lead;
 use handoff_core::event::{Activity, Decision, Disposition, Event, EventBody, Reassign, Rejection};
 use serde_json::{json, Map, Value};
 
-use super::accounts::unknown_account;
+use super::accounts::{find, unknown_account};
+use super::replay;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
-use crate::serve::{blocking, AppState};
-use crate::store::{Provenance, Store};
+use crate::serve::AppState;
+use crate::store::Provenance;
 
 /// The kinds of activity a person records.
 const ACTIVITY_KINDS: [&str; 4] = ["call", "email", "meeting", "social"];
@@ -142,22 +145,14 @@ async fn act(
         detail: Value::Null,
     })?;
 
-    // The account must be one the log names: an action on a mistyped id
-    // would otherwise start a new, empty account.
-    let shared = state.clone();
-    let lookup = account.clone();
-    let known = blocking(move || {
-        let store = Store::open(shared.db())?;
-        if !store.events_for_account(&lookup)?.is_empty() {
-            return Ok(Ok(()));
-        }
-        let lead = !store.events_for_account(&lone_lead(&lookup))?.is_empty();
-        Ok(Err(lead))
-    })
-    .await?;
-    if let Err(lead_exists) = known {
+    // The account must be one GET /v1/accounts/{id} shows as of now: an
+    // action on a mistyped id would otherwise start a new, empty account.
+    let snapshot = replay(&state, Utc::now()).await?;
+    if find(&snapshot, &account).is_none() {
+        let lead_exists = find(&snapshot, &lone_lead(&account)).is_some();
         return Err(unknown_account(&account, lead_exists));
     }
+    drop(snapshot);
 
     let source = format!(
         "POST /v1/accounts/{account}/{} by {}",
