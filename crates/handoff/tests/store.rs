@@ -140,7 +140,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     let path = dir.path().join("h.db");
     {
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), 4);
         store.append(&sample()).unwrap();
         let row = RejectedRow {
             source: "x.csv".into(),
@@ -164,7 +164,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     // Reopen: the migration does not run again (it would fail on the
     // existing tables), and every table still holds its rows.
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     assert_eq!(
         ids(&store.events_ordered().unwrap()),
         ["s0", "s1", "a1", "h1"]
@@ -225,4 +225,50 @@ fn events_for_one_account_are_ordered_and_exclude_others() {
         ["s1", "a1", "h1"]
     );
     assert_eq!(ids(&store.events_for_account("beta").unwrap()), ["s0"]);
+}
+
+#[test]
+fn outbox_records_an_alert_once_and_tracks_its_delivery() {
+    use chrono::{DateTime, Utc};
+    use handoff::store::{DeliveryStatus, NewAlert};
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let mut store = Store::open_in_memory().unwrap();
+    let alert = |id: &str, status| NewAlert {
+        id: id.into(),
+        json: "{}".into(),
+        status,
+    };
+    let now = at("2026-03-03T16:00:01Z");
+    // Events and their alert in one transaction; the same alert raised
+    // again (say after a restart) is not recorded twice.
+    let (out, new) = store
+        .append_with_alerts(
+            &sample(),
+            &Default::default(),
+            &[alert("a1", DeliveryStatus::Pending)],
+            now,
+        )
+        .unwrap();
+    assert_eq!((out.inserted, new), (sample().len(), 1));
+    let again = [
+        alert("a1", DeliveryStatus::Pending),
+        alert("old", DeliveryStatus::Historical),
+    ];
+    assert_eq!(store.outbox_record(&again, now).unwrap(), 1);
+    // Only the pending one is due; a failed attempt with a retry time hides
+    // it until then; a success marks it sent.
+    assert_eq!(store.outbox_due(now, 10).unwrap().len(), 1);
+    let retry = at("2026-03-03T16:00:05Z");
+    store
+        .outbox_mark_attempt_failed("a1", "connection refused", Some(retry))
+        .unwrap();
+    assert!(store.outbox_due(now, 10).unwrap().is_empty());
+    assert_eq!(store.outbox_due(retry, 10).unwrap().len(), 1);
+    store.outbox_mark_sent("a1", retry).unwrap();
+    let e = store.outbox_entry("a1").unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.attempts, e.sent_at),
+        (DeliveryStatus::Sent, 2, Some(retry))
+    );
+    assert_eq!(store.outbox_all().unwrap().len(), 2);
 }

@@ -16,6 +16,8 @@
 //! The store never reads the wall clock: any recording time is passed in by
 //! the adapter that calls it.
 
+mod outbox;
+
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -23,12 +25,15 @@ use chrono::{DateTime, Utc};
 use handoff_core::event::Event;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use outbox::{DeliveryStatus, NewAlert, OutboxEntry};
+
 /// The schema migrations, in order; entry `i` brings the schema to version
 /// `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_event_log.sql"),
     include_str!("migrations/0002_lean_event_log.sql"),
     include_str!("migrations/0003_tokens.sql"),
+    include_str!("migrations/0004_outbox.sql"),
 ];
 
 /// How long a writer waits for another process's lock before failing, in
@@ -204,74 +209,87 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut outcome = AppendOutcome::default();
-
-        // Step 1: insert everything; remember what was not inserted.
-        let mut not_inserted = Vec::new();
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events (id, at_utc, payload) \
-                 VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
-            )?;
-            // Inserting in id order keeps the unique index's writes local
-            // (a CRM export lists ids in no useful order); the sort is
-            // stable, so of two copies of an id the first still wins.
-            let mut order: Vec<usize> = (0..events.len()).collect();
-            order.sort_by(|a, b| events[*a].id.cmp(&events[*b].id));
-            for index in order {
-                let event = &events[index];
-                // The last line of defence: a blank id would make unrelated
-                // events conflict. Returning drops the transaction: nothing
-                // of the batch is stored.
-                event.validate().map_err(|why| {
-                    anyhow::anyhow!(
-                        "refusing to store event {:?}: {why}; nothing of this batch was stored",
-                        event.id
-                    )
-                })?;
-                let payload = canonical_json(event)?;
-                let changed = insert
-                    .execute(params![event.id, event.at.timestamp_millis(), payload])
-                    .with_context(|| format!("storing event {:?}", event.id))?;
-                if changed == 1 {
-                    outcome.inserted += 1;
-                } else {
-                    not_inserted.push((index, payload));
-                }
-            }
-        }
-
-        // Step 2: compare the rest with what is stored (this also covers a
-        // repeat inside the batch itself: the first copy is stored by now).
-        {
-            let mut stored = tx.prepare_cached("SELECT payload FROM events WHERE id = ?1")?;
-            let mut record = tx.prepare_cached(
-                "INSERT OR IGNORE INTO conflicts (id, kept, rejected, source, recorded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for (index, payload) in not_inserted {
-                let id = &events[index].id;
-                let kept: String = stored.query_row([id], |r| r.get(0))?;
-                if kept == payload {
-                    outcome.duplicates += 1;
-                    continue;
-                }
-                let source = from.source_of(index).to_string();
-                record.execute(params![id, kept, payload, source, from.recorded_at])?;
-                outcome.conflicts.push(Conflict {
-                    id: id.clone(),
-                    kept,
-                    rejected: payload,
-                    source,
-                    recorded_at: from.recorded_at.map(str::to_string),
-                });
-            }
-        }
-
+        let outcome = append_in(&tx, events, from)?;
         tx.commit().context("committing appended events")?;
         Ok(outcome)
     }
+}
 
+/// Appends `events` inside the caller's transaction (see
+/// [`Store::append_from`]); the caller commits.
+fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[Event],
+    from: &Provenance,
+) -> Result<AppendOutcome> {
+    let mut outcome = AppendOutcome::default();
+
+    // Step 1: insert everything; remember what was not inserted.
+    let mut not_inserted = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (id, at_utc, payload) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
+        )?;
+        // Inserting in id order keeps the unique index's writes local
+        // (a CRM export lists ids in no useful order); the sort is
+        // stable, so of two copies of an id the first still wins.
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by(|a, b| events[*a].id.cmp(&events[*b].id));
+        for index in order {
+            let event = &events[index];
+            // The last line of defence: a blank id would make unrelated
+            // events conflict. Returning drops the transaction: nothing
+            // of the batch is stored.
+            event.validate().map_err(|why| {
+                anyhow::anyhow!(
+                    "refusing to store event {:?}: {why}; nothing of this batch was stored",
+                    event.id
+                )
+            })?;
+            let payload = canonical_json(event)?;
+            let changed = insert
+                .execute(params![event.id, event.at.timestamp_millis(), payload])
+                .with_context(|| format!("storing event {:?}", event.id))?;
+            if changed == 1 {
+                outcome.inserted += 1;
+            } else {
+                not_inserted.push((index, payload));
+            }
+        }
+    }
+
+    // Step 2: compare the rest with what is stored (this also covers a
+    // repeat inside the batch itself: the first copy is stored by now).
+    {
+        let mut stored = tx.prepare_cached("SELECT payload FROM events WHERE id = ?1")?;
+        let mut record = tx.prepare_cached(
+            "INSERT OR IGNORE INTO conflicts (id, kept, rejected, source, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (index, payload) in not_inserted {
+            let id = &events[index].id;
+            let kept: String = stored.query_row([id], |r| r.get(0))?;
+            if kept == payload {
+                outcome.duplicates += 1;
+                continue;
+            }
+            let source = from.source_of(index).to_string();
+            record.execute(params![id, kept, payload, source, from.recorded_at])?;
+            outcome.conflicts.push(Conflict {
+                id: id.clone(),
+                kept,
+                rejected: payload,
+                source,
+                recorded_at: from.recorded_at.map(str::to_string),
+            });
+        }
+    }
+
+    Ok(outcome)
+}
+
+impl Store {
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64> {
         Ok(self
