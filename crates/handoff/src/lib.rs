@@ -10,6 +10,7 @@
 //! - [`explain`]: one account's story.
 //! - [`check`]: policy diagnostics with file, line and column.
 //! - [`gen`]: the synthetic event generator behind `gen` and `demo`.
+//! - [`notify`]: the sender that delivers the alert outbox to webhooks.
 //! - [`serve`]: the HTTP API (`handoff serve`) and its bearer tokens.
 
 pub mod check;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod explain;
 pub mod gen;
 pub mod import;
+pub mod notify;
 pub mod replay;
 pub mod report;
 pub mod serve;
