@@ -11,9 +11,19 @@
 //! blocking pool, never on the threads that serve requests. The state also
 //! holds the service's own counters ([`metrics`]), which a layer around
 //! every route feeds with each answer's route, status and latency.
+//!
+//! The state also holds the injected [`clock::Clock`] (the wall clock in
+//! `handoff serve`, a hand-set one in tests) and the [`live::Live`] engine:
+//! every event stored through the API is applied to it, and the *clock
+//! task* ([`clock_loop`]) steps it forward to each deadline as it passes, so
+//! that a breach's alert reaches the outbox the moment it happens. Writes
+//! to the store and to the live engine are serialised by the writer lock,
+//! which is always taken before the engine's.
 
 pub mod auth;
+pub mod clock;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod routes;
 
@@ -28,13 +38,16 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use handoff_core::Policy;
+use handoff_core::{Event, Policy};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use crate::cli::ServeArgs;
 use crate::replay::load_policy;
-use crate::store::Store;
+use crate::store::{AppendOutcome, Provenance, Store};
+use clock::{Clock, SystemClock};
 use error::ApiError;
+use live::Live;
 use metrics::Metrics;
 
 /// What `handoff serve` was asked to run with.
@@ -58,18 +71,34 @@ struct Inner {
     db: PathBuf,
     writer: Mutex<Store>,
     reader: Mutex<Store>,
-    policy: Policy,
+    policy: &'static Policy,
     max_body_bytes: usize,
     metrics: Metrics,
+    live: Live,
 }
 
 impl AppState {
-    /// Opens the store (creating it if needed) and loads the policy.
+    /// Opens the store (creating it if needed), loads the policy and starts
+    /// the live engine on the wall clock.
     pub fn open(config: &ServeConfig) -> Result<AppState> {
+        AppState::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// [`AppState::open`] on an injected clock: replays the log up to the
+    /// clock's now into the live engine and records that replay's alerts.
+    pub fn open_with_clock(config: &ServeConfig, clock: Arc<dyn Clock>) -> Result<AppState> {
         let mut writer = Store::open(&config.db)?;
         writer.sync_every_commit()?;
         let reader = Store::open(&config.db)?;
         let (policy, _) = load_policy(&reader, config.policy.as_deref())?;
+        // The live engine borrows its policy for as long as it runs, which
+        // is as long as the state, shared across tasks: leaking the one
+        // policy of a service gives it the `'static` life those tasks need
+        // without self-reference. It is a few kilobytes once per start
+        // (tests that start many services leak one each).
+        let policy: &'static Policy = Box::leak(Box::new(policy));
+        let (live, recorded) = Live::start(&mut writer, policy, clock)?;
+        tracing::info!(recorded, live_since = %live.live_since(), "live engine started");
         Ok(AppState {
             inner: Arc::new(Inner {
                 db: config.db.clone(),
@@ -78,8 +107,51 @@ impl AppState {
                 policy,
                 max_body_bytes: config.max_body_bytes,
                 metrics: Metrics::default(),
+                live,
             }),
         })
+    }
+
+    /// The live engine.
+    pub fn live(&self) -> &Live {
+        &self.inner.live
+    }
+
+    /// The service's notion of now (the injected clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.live.clock().now()
+    }
+
+    /// Stores valid events through the live engine: the new ones are
+    /// applied and the alerts they raise stored with them in one
+    /// transaction (docs/api.md, "Live clocks").
+    pub async fn ingest(
+        &self,
+        events: Vec<Event>,
+        sources: Vec<String>,
+        recorded_at: String,
+    ) -> Result<(AppendOutcome, Vec<String>), ApiError> {
+        let shared = self.clone();
+        self.write(move |store| {
+            let from = Provenance {
+                sources: &sources,
+                default_source: "",
+                recorded_at: Some(&recorded_at),
+            };
+            let (outcome, alerts) = shared.live().ingest(store, &events, &from)?;
+            if alerts > 0 {
+                tracing::info!(alerts, "alerts recorded with ingested events");
+            }
+            Ok((outcome, sources))
+        })
+        .await
+    }
+
+    /// One step of the clock task: judges the deadlines passed by now and
+    /// records their alerts; returns how many alerts were new.
+    pub async fn tick(&self) -> Result<usize, ApiError> {
+        let shared = self.clone();
+        self.write(move |store| shared.live().tick(store)).await
     }
 
     /// The database file.
@@ -89,7 +161,7 @@ impl AppState {
 
     /// The policy the service judges by.
     pub fn policy(&self) -> &Policy {
-        &self.inner.policy
+        self.inner.policy
     }
 
     /// Largest request body accepted, in bytes.
@@ -211,6 +283,45 @@ pub async fn run(
         .context("serving HTTP")
 }
 
+/// The clock task: steps the live engine just after each deadline (or
+/// held-back event) passes, and sooner when ingest signals an earlier one,
+/// until `shutdown`. Each step is [`AppState::tick`]; it runs on the
+/// injected clock's now, so with the wall clock a breach is recorded within
+/// a few milliseconds of its instant.
+pub async fn clock_loop(state: AppState, mut shutdown: oneshot::Receiver<()>) {
+    // Longest sleep: re-reads the clock now and then, in case the wall
+    // clock was stepped.
+    const LONGEST: std::time::Duration = std::time::Duration::from_secs(60);
+    loop {
+        let pause = match state.tick().await {
+            Ok(recorded) => {
+                if recorded > 0 {
+                    tracing::info!(recorded, "alerts recorded as deadlines passed");
+                }
+                match state.live().next_wake() {
+                    Ok(Some(at)) => (at - state.now()).to_std().unwrap_or_default().min(LONGEST),
+                    Ok(None) => LONGEST,
+                    Err(e) => {
+                        tracing::error!(error = %e, "clock task cannot read the live engine");
+                        LONGEST
+                    }
+                }
+            }
+            Err(e) => {
+                // The step failed and the engine was rebuilt; try again
+                // shortly rather than spin on a busy store.
+                tracing::error!(error = ?e, "clock step failed");
+                std::time::Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = state.live().changed() => {}
+            _ = &mut shutdown => break,
+        }
+    }
+}
+
 /// Runs `handoff serve`: opens the store, binds, serves until Ctrl-C or
 /// SIGTERM.
 pub fn run_cli(args: &ServeArgs) -> Result<u8> {
@@ -234,7 +345,12 @@ pub fn run_cli(args: &ServeArgs) -> Result<u8> {
             "handoff: serving {} on http://{addr} (Ctrl-C to stop)",
             config.db.display()
         );
-        run(listener, state, shutdown_signal()).await
+        let (stop_clock, clock_stopped) = oneshot::channel();
+        let clock = tokio::spawn(clock_loop(state.clone(), clock_stopped));
+        let served = run(listener, state, shutdown_signal()).await;
+        let _ = stop_clock.send(());
+        let _ = clock.await;
+        served
     })?;
     eprintln!("handoff: stopped");
     Ok(crate::cli::EXIT_OK)

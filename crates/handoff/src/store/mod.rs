@@ -297,6 +297,24 @@ impl Store {
             .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
     }
 
+    /// Which of `ids` are stored already (the live engine applies only
+    /// events that are new to the log).
+    pub fn stored_ids<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+        let mut found = std::collections::HashSet::new();
+        for id in ids {
+            if stmt.exists([id])? {
+                found.insert(id.to_string());
+            }
+        }
+        Ok(found)
+    }
+
     /// Every stored event, ordered by occurrence instant (UTC milliseconds),
     /// then id. The order of arrival plays no part.
     pub fn events_ordered(&self) -> Result<Vec<Event>> {

@@ -28,7 +28,6 @@ use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
 use crate::serve::AppState;
-use crate::store::Provenance;
 
 /// The kinds of activity a person records.
 const ACTIVITY_KINDS: [&str; 4] = ["call", "email", "meeting", "social"];
@@ -139,7 +138,7 @@ async fn act(
         }
     })?;
     let fields = Fields::read(kind, &body)?;
-    let event = build(kind, &account, &fields)?;
+    let event = build(kind, &account, &fields, state.now())?;
     event.validate().map_err(|why| ApiError::Unprocessable {
         message: why,
         detail: Value::Null,
@@ -147,7 +146,7 @@ async fn act(
 
     // The account must be one GET /v1/accounts/{id} shows as of now: an
     // action on a mistyped id would otherwise start a new, empty account.
-    let snapshot = replay(&state, Utc::now()).await?;
+    let snapshot = replay(&state, state.now()).await?;
     if find(&snapshot, &account).is_none() {
         let lead_exists = find(&snapshot, &lone_lead(&account)).is_some();
         return Err(unknown_account(&account, lead_exists));
@@ -159,18 +158,9 @@ async fn act(
         kind.path(),
         caller.name
     );
-    let received_at = Utc::now().to_rfc3339();
-    let stored = event.clone();
-    let outcome = state
-        .write(move |store| {
-            let sources = [source];
-            let from = Provenance {
-                sources: &sources,
-                default_source: "",
-                recorded_at: Some(&received_at),
-            };
-            store.append_from(std::slice::from_ref(&stored), &from)
-        })
+    let received_at = state.now().to_rfc3339();
+    let (outcome, _) = state
+        .ingest(vec![event.clone()], vec![source], received_at)
         .await?;
     if outcome.inserted != 1 {
         // 128 random bits do not repeat; if they did, say so rather than
@@ -272,9 +262,9 @@ impl Fields {
     }
 
     /// `at` from the body (RFC 3339 with an offset), else now.
-    fn at(&self) -> Result<DateTime<FixedOffset>, ApiError> {
+    fn at(&self, now: DateTime<Utc>) -> Result<DateTime<FixedOffset>, ApiError> {
         match self.text("at", false)? {
-            None => Ok(Utc::now().trunc_subsecs(0).fixed_offset()),
+            None => Ok(now.trunc_subsecs(0).fixed_offset()),
             Some(text) => DateTime::parse_from_rfc3339(&text).map_err(|e| {
                 ApiError::unprocessable(
                     "at",
@@ -300,7 +290,7 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// The event an action records.
-fn build(kind: Kind, account: &str, f: &Fields) -> Result<Event, ApiError> {
+fn build(kind: Kind, account: &str, f: &Fields, now: DateTime<Utc>) -> Result<Event, ApiError> {
     let account = account.to_string();
     let rep = f.text("rep", false)?;
     let body = match kind {
@@ -342,7 +332,7 @@ fn build(kind: Kind, account: &str, f: &Fields) -> Result<Event, ApiError> {
     };
     Ok(Event {
         id: format!("api:{:032x}", rand::random::<u128>()),
-        at: f.at()?,
+        at: f.at(now)?,
         body,
     })
 }
@@ -359,7 +349,12 @@ mod tests {
     }
 
     fn event(kind: Kind, body: &str) -> Result<Event, ApiError> {
-        build(kind, "acme", &Fields::read(kind, body.as_bytes())?)
+        build(
+            kind,
+            "acme",
+            &Fields::read(kind, body.as_bytes())?,
+            Utc::now(),
+        )
     }
 
     #[test]

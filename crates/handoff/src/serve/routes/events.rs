@@ -9,7 +9,9 @@
 //! nothing of it is stored. The valid items are appended in one store
 //! transaction, so each is *accepted* (new), a *duplicate* (same id, same
 //! payload) or *conflicting* (same id, other payload: the first stays). The
-//! answer comes only after that transaction is on disk. A body that is not
+//! answer comes only after that transaction is on disk. The new events
+//! are applied to the live engine, and the alerts they raise are written to
+//! the outbox in that same transaction ([`crate::serve::live`]). A body that is not
 //! JSON at all (a syntax error in the array or in a line) is refused whole
 //! with 400 and its position: it cannot be split into items safely.
 
@@ -29,7 +31,6 @@ use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
 use crate::serve::AppState;
-use crate::store::Provenance;
 
 /// The NDJSON media type.
 const NDJSON: &str = "application/x-ndjson";
@@ -120,21 +121,13 @@ pub async fn post_events(
         .iter()
         .map(|i| format!("POST /v1/events by {} item {i}", caller.name))
         .collect();
-    let received_at = chrono::Utc::now().to_rfc3339();
+    let received_at = state.now().to_rfc3339();
     let (outcome, sources) = if events.is_empty() {
         (Default::default(), sources)
     } else {
-        state
-            .write(move |store| {
-                let from = Provenance {
-                    sources: &sources,
-                    default_source: "",
-                    recorded_at: Some(&received_at),
-                };
-                let outcome = store.append_from(&events, &from)?;
-                Ok((outcome, sources))
-            })
-            .await?
+        // Stored and applied to the live engine, with the alerts the new
+        // events raise, in one transaction.
+        state.ingest(events, sources, received_at).await?
     };
 
     let conflicts: Vec<ItemConflict> = outcome

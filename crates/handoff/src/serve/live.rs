@@ -1,0 +1,350 @@
+//! The live engine: the service's SLA clocks, kept current in memory.
+//!
+//! The *live engine* is one [`Engine`] fed with every stored event as it is
+//! ingested and moved forward by the clock task, so that a deadline is
+//! judged the moment it passes rather than on the next replay. *Now* is the
+//! injected [`Clock`]'s. At start-up the engine is *rebuilt*: the stored
+//! log is replayed up to now. Events whose instant is still in the future
+//! are *held back* and applied once the clock reaches them.
+//!
+//! The engine is *settled* up to the last event it applied (by
+//! [`sort_events`] order) and the last deadline it judged. An ingested event
+//! that sorts after both is applied in place; one that sorts before either
+//! is *out of order*: it could change what was already judged, so the
+//! engine is rebuilt from the log once the event is stored (results depend
+//! on the set of events, not on their arrival).
+//!
+//! Every alert the engine raises goes to the store's *outbox* under its
+//! stable id, inserted once: with its events in one transaction on ingest,
+//! on its own when time passing raised it. *live_since* (a meta key set on
+//! the first start) is when the service went live: an alert raised for an
+//! instant before it is *historical*, kept but never sent, so importing old
+//! history pages nobody; any later alert is *pending* until the sender
+//! delivers it. A deadline that passed while the service was down is
+//! recorded at start-up with its true breach instant, and a restart records
+//! nothing twice.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{anyhow, Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use handoff_core::engine::{sort_events, type_rank, Alert, Effect, Engine};
+use handoff_core::{Event, Policy};
+use tokio::sync::Notify;
+
+use super::clock::Clock;
+use crate::store::{AppendOutcome, DeliveryStatus, NewAlert, Provenance, Store};
+
+/// The meta key holding the instant the service first went live.
+pub const LIVE_SINCE: &str = "live_since";
+
+/// The live engine, its clock and the wake-up signal of the clock task.
+pub struct Live {
+    policy: &'static Policy,
+    clock: Arc<dyn Clock>,
+    live_since: DateTime<Utc>,
+    state: Mutex<LiveState>,
+    wake: Notify,
+}
+
+/// Where an event sorts: instant, type rank, id ([`sort_events`]).
+type SortKey = (DateTime<Utc>, u8, String);
+
+fn sort_key(ev: &Event) -> SortKey {
+    (ev.at_utc(), type_rank(&ev.body), ev.id.clone())
+}
+
+/// The engine and what it has settled.
+struct LiveState {
+    engine: Engine<'static>,
+    /// Sort key of the last event applied.
+    last_event: Option<SortKey>,
+    /// Latest deadline judged.
+    last_fired: Option<DateTime<Utc>>,
+    /// Stored events after now, in engine order.
+    held: VecDeque<Event>,
+}
+
+impl LiveState {
+    fn new(policy: &'static Policy) -> LiveState {
+        LiveState {
+            engine: Engine::new(policy),
+            last_event: None,
+            last_fired: None,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// Judges every deadline before `t`, one instant at a time so that the
+    /// latest one judged is known; collects the alerts raised.
+    fn advance(&mut self, t: DateTime<Utc>, alerts: &mut Vec<Alert>) {
+        let mut effects = Vec::new();
+        while let Some(due) = self.engine.next_deadline() {
+            if due >= t {
+                break;
+            }
+            // Past `due` by the smallest step: judges the timers due then.
+            self.engine
+                .advance_to(due + Duration::nanoseconds(1), &mut effects);
+            self.last_fired = self.last_fired.max(Some(due));
+        }
+        self.engine.advance_to(t, &mut effects);
+        collect_alerts(effects, alerts);
+    }
+
+    /// Applies one event, judging the deadlines before it first.
+    fn apply(&mut self, ev: &Event, alerts: &mut Vec<Alert>) {
+        self.advance(ev.at_utc(), alerts);
+        let mut effects = Vec::new();
+        self.engine.apply(ev, &mut effects);
+        collect_alerts(effects, alerts);
+        self.last_event = Some(sort_key(ev));
+    }
+
+    /// Whether `ev` sorts after everything settled, so that applying it
+    /// now gives what a replay would.
+    fn in_order(&self, ev: &Event) -> bool {
+        let after_fired = self.last_fired.is_none_or(|d| ev.at_utc() > d);
+        let after_last = self.last_event.as_ref().is_none_or(|k| sort_key(ev) > *k);
+        after_fired && after_last
+    }
+
+    /// The held-back events due at `now`, removed from the queue.
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<Event> {
+        let mut due = Vec::new();
+        while self.held.front().is_some_and(|e| e.at_utc() <= now) {
+            due.extend(self.held.pop_front());
+        }
+        due
+    }
+
+    /// Adds events to the held-back queue, keeping it in engine order.
+    fn hold(&mut self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        self.held.extend(events);
+        sort_events(self.held.make_contiguous());
+    }
+}
+
+fn collect_alerts(effects: Vec<Effect>, alerts: &mut Vec<Alert>) {
+    alerts.extend(effects.into_iter().filter_map(|e| match e {
+        Effect::Alert(a) => Some(a),
+        _ => None,
+    }));
+}
+
+impl Live {
+    /// Starts the live engine on `store`: sets live_since on the first
+    /// start, replays the log up to now and records the alerts of that
+    /// replay in the outbox (each once). Returns the engine and how many
+    /// alerts were new to the outbox.
+    pub fn start(
+        store: &mut Store,
+        policy: &'static Policy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Live, usize)> {
+        let now = clock.now();
+        let live_since = match store.meta(LIVE_SINCE)? {
+            Some(text) => DateTime::parse_from_rfc3339(&text)
+                .with_context(|| format!("reading {LIVE_SINCE} {text:?} from the store"))?
+                .with_timezone(&Utc),
+            None => {
+                store.set_meta(LIVE_SINCE, &now.to_rfc3339())?;
+                tracing::info!(%now, "the service goes live");
+                now
+            }
+        };
+        let live = Live {
+            policy,
+            clock,
+            live_since,
+            state: Mutex::new(LiveState::new(policy)),
+            wake: Notify::new(),
+        };
+        let recorded = {
+            let mut st = live.lock()?;
+            live.rebuild(&mut st, store, now)?
+        };
+        Ok((live, recorded))
+    }
+
+    /// The instant the service first went live.
+    pub fn live_since(&self) -> DateTime<Utc> {
+        self.live_since
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Completes when ingest may have brought an earlier wake-up instant.
+    pub async fn changed(&self) {
+        self.wake.notified().await
+    }
+
+    /// When the clock task should next step: just after the earliest
+    /// deadline waiting, or at the earliest held-back event.
+    pub fn next_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        let st = self.lock()?;
+        let deadline = st
+            .engine
+            .next_deadline()
+            .map(|d| d + Duration::milliseconds(1));
+        let held = st.held.front().map(Event::at_utc);
+        Ok(match (deadline, held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, LiveState>> {
+        self.state
+            .lock()
+            .map_err(|_| anyhow!("the live engine was poisoned by an earlier panic"))
+    }
+
+    /// An alert's delivery status when recorded: historical before
+    /// live_since, else pending.
+    fn status_of(&self, alert: &Alert) -> DeliveryStatus {
+        if alert.at < self.live_since {
+            DeliveryStatus::Historical
+        } else {
+            DeliveryStatus::Pending
+        }
+    }
+
+    fn outbox_rows(&self, alerts: &[Alert]) -> Result<Vec<NewAlert>> {
+        alerts
+            .iter()
+            .map(|a| {
+                Ok(NewAlert {
+                    id: a.id.clone(),
+                    json: serde_json::to_string(a).context("writing an alert as JSON")?,
+                    status: self.status_of(a),
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the engine with a replay of the stored log up to `now` and
+    /// records the replay's alerts (each once); returns how many were new.
+    fn rebuild(&self, st: &mut LiveState, store: &mut Store, now: DateTime<Utc>) -> Result<usize> {
+        let mut events = store.events_ordered().context("reading the event log")?;
+        sort_events(&mut events);
+        let known = events.partition_point(|e| e.at_utc() <= now);
+        let held: VecDeque<Event> = events.split_off(known).into();
+        let mut fresh = LiveState::new(self.policy);
+        let mut alerts = Vec::new();
+        for ev in &events {
+            fresh.apply(ev, &mut alerts);
+        }
+        fresh.advance(now, &mut alerts);
+        fresh.held = held;
+        *st = fresh;
+        let rows = self.outbox_rows(&alerts)?;
+        let recorded = store.outbox_record(&rows, now)?;
+        tracing::info!(
+            events = events.len(),
+            held_back = st.held.len(),
+            alerts = alerts.len(),
+            recorded,
+            %now,
+            "live engine rebuilt from the log"
+        );
+        Ok(recorded)
+    }
+
+    /// Rebuilds after a failure, so that memory never runs ahead of disk.
+    fn recover(&self, st: &mut LiveState, store: &mut Store, why: &anyhow::Error) {
+        tracing::warn!(error = %why, "rebuilding the live engine from the store");
+        if let Err(e) = self.rebuild(st, store, self.clock.now()) {
+            tracing::error!(error = %e, "the live engine could not be rebuilt");
+        }
+    }
+
+    /// Stores a batch of valid events and applies the new ones to the
+    /// live engine; the alerts they raise are stored with them in one
+    /// transaction. Returns the store's outcome and the alerts recorded.
+    pub fn ingest(
+        &self,
+        store: &mut Store,
+        events: &[Event],
+        from: &Provenance,
+    ) -> Result<(AppendOutcome, usize)> {
+        let now = self.clock.now();
+        let mut st = self.lock()?;
+        // Only events new to the log change the engine: a duplicate was
+        // applied when first stored, a conflicting copy is not stored.
+        let stored = store.stored_ids(events.iter().map(|e| e.id.as_str()))?;
+        let mut seen = HashSet::new();
+        let fresh: Vec<Event> = events
+            .iter()
+            .filter(|e| !stored.contains(&e.id) && seen.insert(e.id.as_str()))
+            .cloned()
+            .collect();
+        let (mut due, later): (Vec<Event>, Vec<Event>) =
+            fresh.iter().cloned().partition(|e| e.at_utc() <= now);
+        if due.iter().any(|e| !st.in_order(e)) {
+            let (outcome, _) = store.append_with_alerts(events, from, &[], now)?;
+            let recorded = self.rebuild(&mut st, store, now)?;
+            self.wake.notify_one();
+            return Ok((outcome, recorded));
+        }
+
+        let result = (|| {
+            due.extend(st.take_due(now));
+            sort_events(&mut due);
+            let mut alerts = Vec::new();
+            for ev in &due {
+                st.apply(ev, &mut alerts);
+            }
+            let rows = self.outbox_rows(&alerts)?;
+            store.append_with_alerts(events, from, &rows, now)
+        })();
+        match result {
+            Ok((outcome, recorded)) => {
+                st.hold(later);
+                if outcome.inserted != fresh.len() {
+                    // Another writer stored some of these in between.
+                    let why = anyhow!("{} of {} new events stored", outcome.inserted, fresh.len());
+                    self.recover(&mut st, store, &why);
+                }
+                self.wake.notify_one();
+                Ok((outcome, recorded))
+            }
+            Err(e) => {
+                self.recover(&mut st, store, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// One step of the clock task: applies the held-back events that are
+    /// due, judges every deadline before now and records the alerts raised.
+    /// Returns how many alerts were new to the outbox.
+    pub fn tick(&self, store: &mut Store) -> Result<usize> {
+        let now = self.clock.now();
+        let mut st = self.lock()?;
+        let result = (|| {
+            let due = st.take_due(now);
+            let mut alerts = Vec::new();
+            for ev in &due {
+                st.apply(ev, &mut alerts);
+            }
+            st.advance(now, &mut alerts);
+            if alerts.is_empty() {
+                return Ok(0);
+            }
+            let rows = self.outbox_rows(&alerts)?;
+            store.outbox_record(&rows, now)
+        })();
+        if let Err(e) = &result {
+            self.recover(&mut st, store, e);
+        }
+        result
+    }
+}

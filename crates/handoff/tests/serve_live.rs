@@ -1,0 +1,330 @@
+//! The live clock path of `handoff serve`: the live engine, the clock
+//! step, the outbox and restarts, on a hand-set clock (no test sleeps but
+//! the one that runs on the wall clock with a 2-second SLA).
+//!
+//! The history is the shared fixture without its activity and acceptance,
+//! worked out by hand in tests/serve_read.rs: on the default policy's New
+//! York calendar (09:00-17:00, EST = UTC-5 in early March 2026) a demo
+//! request makes `acme` a high-intent MQA; the hand-off to r1 (manager m1)
+//! is Monday 2 March 15:00 EST = 20:00Z. First touch is due within 4
+//! business hours: 15:00-17:00 Monday (2 h) plus 09:00-11:00 Tuesday (2 h),
+//! so the deadline is Tuesday 3 March 11:00 EST = 16:00Z. A touch at the
+//! deadline still meets, so the clock breaches only once time is past
+//! 16:00:00Z; the rule high-intent-untouched then raises one alert at
+//! 16:00:00Z to m1. The attempts clock (due 16 March) raises no alert.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use handoff::cli::TokenRole;
+use handoff::replay::DEFAULT_POLICY;
+use handoff::serve::auth::create_token;
+use handoff::serve::clock::{Clock, ManualClock, SystemClock};
+use handoff::serve::{clock_loop, run, AppState, ServeConfig};
+use handoff::store::{DeliveryStatus, Store};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+const FIXTURE: &str = include_str!("fixtures/events/acme-breach.jsonl");
+
+/// The fixture without its activity `a1` and acceptance `ok`: five events.
+fn history() -> String {
+    let lines: Vec<&str> = FIXTURE
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"id":"ok","#) && !l.starts_with(r#"{"id":"a1","#))
+        .collect();
+    assert_eq!(lines.len(), 5, "the fixture changed: {FIXTURE}");
+    lines.join("\n")
+}
+
+fn t(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The first-touch deadline worked out above.
+const DEADLINE: &str = "2026-03-03T16:00:00Z";
+
+/// Services started so far, for unique token names.
+static STARTS: AtomicUsize = AtomicUsize::new(0);
+
+/// One service on a free port over `db`, with an ingest and a viewer token.
+struct App {
+    base: String,
+    client: reqwest::Client,
+    state: AppState,
+    ingest: String,
+    viewer: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl App {
+    async fn start(db: &Path, policy: Option<PathBuf>, clock: Arc<dyn Clock>) -> App {
+        let mut store = Store::open(db).unwrap();
+        let at = "2026-01-01T00:00:00Z";
+        // Tokens are stored hashed, under unique names: each start of a
+        // service on the same file makes new ones.
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let mut token =
+            |name: &str, role| create_token(&mut store, &format!("{name}-{n}"), role, at).unwrap();
+        let ingest = token("crm-sync", TokenRole::Ingest);
+        let viewer = token("cmo", TokenRole::Viewer);
+        drop(store);
+        let config = ServeConfig {
+            db: db.to_path_buf(),
+            policy,
+            max_body_bytes: 1 << 20,
+        };
+        let state = AppState::open_with_clock(&config, clock).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(run(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        App {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            state,
+            ingest,
+            viewer,
+            stop: Some(stop),
+        }
+    }
+
+    async fn post_events(&self, body: &str) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/v1/events", self.base))
+            .bearer_auth(&self.ingest)
+            .header("content-type", "application/x-ndjson")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn alerts(&self) -> Vec<Value> {
+        let response = self
+            .client
+            .get(format!("{}/v1/alerts", self.base))
+            .bearer_auth(&self.viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let v: Value = response.json().await.unwrap();
+        v["alerts"].as_array().unwrap().clone()
+    }
+
+    async fn tick(&self) -> usize {
+        self.state.tick().await.unwrap()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Every outbox entry of the database: (alert at, status).
+fn outbox(db: &Path) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
+    let store = Store::open(db).unwrap();
+    store
+        .outbox_all()
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let alert: Value = serde_json::from_str(&e.alert).unwrap();
+            (t(alert["at"].as_str().unwrap()), e.status)
+        })
+        .collect()
+}
+
+/// The one alert the history raises, as GET /v1/alerts shows it.
+fn assert_the_breach_alert(alert: &Value, status: &str) {
+    assert_eq!(
+        (&alert["at"], &alert["rule"], &alert["account"]),
+        (
+            &json!(DEADLINE),
+            &json!("high-intent-untouched"),
+            &json!("acme")
+        )
+    );
+    assert_eq!(alert["recipients"][0]["who"], "m1");
+    assert_eq!(alert["delivery"]["status"], status);
+    assert_eq!(alert["delivery"]["attempts"], 0);
+    assert_eq!(alert["delivery"]["sent_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+
+    // An hour after the hand-off: nothing due.
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    assert_eq!(app.tick().await, 0);
+    assert!(app.alerts().await.is_empty());
+
+    // At the deadline itself a touch would still meet: no breach yet.
+    clock.set(t(DEADLINE));
+    assert_eq!(app.tick().await, 0);
+    assert!(app.alerts().await.is_empty());
+
+    // One second past: breached at 16:00:00Z, one pending alert (after
+    // live_since, 2 March 21:00Z).
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    let alerts = app.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_the_breach_alert(&alerts[0], "pending");
+
+    // Another step records nothing new.
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    drop(app);
+
+    // A restart a day later replays the log, finds the same alert id in
+    // the outbox and inserts nothing.
+    clock.set(t("2026-03-04T16:00:00Z"));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    assert_eq!(app.alerts().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    assert_eq!(app.tick().await, 0);
+    drop(app);
+    assert!(outbox(&db).is_empty());
+
+    // Down from Monday 21:00Z to Tuesday 18:00Z, two hours past the
+    // deadline: the start-up replay records the breach of 16:00:00Z,
+    // pending, before any step of the clock.
+    clock.set(t("2026-03-03T18:00:00Z"));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    assert_eq!(app.tick().await, 0);
+    assert_the_breach_alert(&app.alerts().await[0], "pending");
+    drop(app);
+
+    // And once only, however often it restarts.
+    clock.set(t("2026-03-05T09:00:00Z"));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db).len(), 1);
+}
+
+#[tokio::test]
+async fn history_from_before_going_live_is_historical_and_never_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    // Live since Thursday 5 March: the breach of Tuesday 16:00Z is history.
+    let clock = Arc::new(ManualClock::new(t("2026-03-05T12:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    // The events are applied as they sort; the deadline, already passed,
+    // is judged at the next step.
+    assert_eq!(app.tick().await, 1);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Historical)]);
+    assert_the_breach_alert(&app.alerts().await[0], "historical");
+    // Posting the same history again stores nothing and raises nothing.
+    let r = app.post_events(&history()).await;
+    assert_eq!((&r["accepted"], &r["duplicate"]), (&json!(0), &json!(5)));
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db).len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_older_than_what_the_engine_settled_rebuilds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T19:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    clock.set(t("2026-03-03T21:00:00Z"));
+    // A later engagement of another account is applied first.
+    let globex = r#"{"id":"g1","type":"engagement","at":"2026-03-03T20:00:00Z","account":"globex","kind":"webinar","channel":"events"}"#;
+    assert_eq!(app.post_events(globex).await["accepted"], 1);
+    // acme's history sorts before it: the engine is rebuilt up to now
+    // (Tuesday 21:00Z), which judges the first-touch deadline of 16:00Z
+    // and records its alert with the batch, before any clock step.
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db).len(), 1);
+}
+
+/// The default policy with a first-touch clock of 2 calendar seconds.
+fn two_second_policy(dir: &Path) -> PathBuf {
+    let from = "within = \"4h\"\ntime = \"business\"";
+    assert!(DEFAULT_POLICY.contains(from), "the default policy changed");
+    let text = DEFAULT_POLICY.replace(from, "within = \"2s\"\ntime = \"calendar\"");
+    let path = dir.join("two-seconds.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn on_the_wall_clock_a_two_second_sla_breaches_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let policy = two_second_policy(dir.path());
+    let app = App::start(&db, Some(policy), Arc::new(SystemClock)).await;
+    let (stop_clock, clock_stopped) = oneshot::channel();
+    tokio::spawn(clock_loop(app.state.clone(), clock_stopped));
+
+    // The fixture's organisation and account, a demo request a minute ago
+    // and the hand-off now (whole seconds): due 2 seconds later.
+    let handoff_at = Utc::now().trunc_subsecs(0);
+    let demo_at = handoff_at - Duration::minutes(1);
+    let mut lines: Vec<String> = FIXTURE.lines().take(3).map(str::to_string).collect();
+    lines.push(format!(
+        r#"{{"id":"d1","type":"engagement","at":"{}","account":"acme","kind":"demo_request","channel":"paid_search"}}"#,
+        demo_at.to_rfc3339()
+    ));
+    lines.push(format!(
+        r#"{{"id":"h1","type":"handoff","at":"{}","account":"acme","rep":"r1"}}"#,
+        handoff_at.to_rfc3339()
+    ));
+    assert_eq!(app.post_events(&lines.join("\n")).await["accepted"], 5);
+
+    let started = Instant::now();
+    let alerts = loop {
+        let alerts = app.alerts().await;
+        if !alerts.is_empty() || started.elapsed() > StdDuration::from_secs(5) {
+            break alerts;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    };
+    let _ = stop_clock.send(());
+    assert_eq!(alerts.len(), 1, "no alert within 5 s: {alerts:?}");
+    let due = handoff_at + Duration::seconds(2);
+    assert_eq!(t(alerts[0]["at"].as_str().unwrap()), due);
+    assert_eq!(alerts[0]["rule"], "high-intent-untouched");
+    assert_eq!(alerts[0]["delivery"]["status"], "pending");
+    // Recorded a little after the deadline, not before it.
+    let recorded = t(alerts[0]["delivery"]["recorded_at"].as_str().unwrap());
+    assert!(
+        recorded > due,
+        "recorded {recorded} before the deadline {due}"
+    );
+}
