@@ -418,3 +418,83 @@ async fn a_users_template_overrides_the_default() {
     let body: serde_json::Value = serde_json::from_slice(&seen(&state)[0].body).unwrap();
     assert_eq!(body["text"], "first_touch/acct-9 -> mgr-7");
 }
+
+#[tokio::test]
+async fn a_retry_goes_to_every_carrying_channel_under_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok_url, ok) = receiver(vec![]).await;
+    let (flaky_url, flaky) = receiver(vec![502]).await;
+    let toml = format!(
+        "[[channel]]\nname = \"ok\"\nkind = \"slack\"\nurl = \"{ok_url}\"\n\n\
+         [[channel]]\nname = \"flaky\"\nkind = \"slack\"\nurl = \"{flaky_url}\"\n"
+    );
+    let chans = channels(dir.path(), &toml);
+    let store = store_with(&[alert("al-7", "sales_manager")]);
+    let client = notify::client(&chans).unwrap();
+
+    let r = notify::deliver_due(&store, &chans, t0(), &client)
+        .await
+        .unwrap();
+    assert_eq!(r.retrying, 1);
+    let e = store.lock().unwrap().outbox_entry("al-7").unwrap().unwrap();
+    let err = e.last_error.unwrap();
+    assert!(err.starts_with("channel flaky: HTTP 502"), "{err}");
+
+    let now = t0() + chrono::TimeDelta::seconds(1);
+    let r = notify::deliver_due(&store, &chans, now, &client)
+        .await
+        .unwrap();
+    assert_eq!(r.sent, 1);
+    // Both channels saw both attempts, each under the alert id.
+    for state in [&ok, &flaky] {
+        let keys: Vec<String> = seen(state)
+            .iter()
+            .map(|s| header(s, "idempotency-key").to_string())
+            .collect();
+        assert_eq!(keys, ["al-7", "al-7"]);
+    }
+}
+
+#[tokio::test]
+async fn a_metric_alert_renders_its_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = receiver(vec![]).await;
+    let toml = format!("[[channel]]\nname = \"vp\"\nkind = \"slack\"\nurl = \"{url}\"\n");
+    let chans = channels(dir.path(), &toml);
+    let mut a = alert("al-8", "marketing_vp");
+    a["kind"] = json!("metric");
+    a["rule"] = json!("acceptance_low");
+    a["account"] = json!(null);
+    a["owner"] = json!(null);
+    a["metric"] = json!({"value": 0.7, "n": 20, "period": "2026-W10"});
+    a["message"] = json!("Acceptance under 75%");
+    let store = store_with(&[a]);
+    let client = notify::client(&chans).unwrap();
+    notify::deliver_due(&store, &chans, t0(), &client)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&seen(&state)[0].body).unwrap();
+    assert_eq!(
+        body["text"],
+        "Metric alert: acceptance_low at 2026-03-02 19:00 UTC (0.7 over 20, 2026-W10) \
+         for marketing_vp mgr-7. Acceptance under 75%"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_alert_fails_at_once_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = receiver(vec![]).await;
+    let toml = format!("[[channel]]\nname = \"s\"\nkind = \"slack\"\nurl = \"{url}\"\n");
+    let chans = channels(dir.path(), &toml);
+    let store = store_with(&[json!({"id": "al-9", "rule": "x"})]);
+    let client = notify::client(&chans).unwrap();
+    let r = notify::deliver_due(&store, &chans, t0(), &client)
+        .await
+        .unwrap();
+    assert_eq!(r.failed, 1);
+    assert!(seen(&state).is_empty());
+    let e = store.lock().unwrap().outbox_entry("al-9").unwrap().unwrap();
+    assert_eq!((e.status, e.attempts), (DeliveryStatus::Failed, 1));
+    assert!(e.last_error.unwrap().contains("not an alert"));
+}
