@@ -60,6 +60,7 @@ struct App {
     state: AppState,
     ingest: String,
     viewer: String,
+    manager: String,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -74,6 +75,7 @@ impl App {
             |name: &str, role| create_token(&mut store, &format!("{name}-{n}"), role, at).unwrap();
         let ingest = token("crm-sync", TokenRole::Ingest);
         let viewer = token("cmo", TokenRole::Viewer);
+        let manager = token("m1-phone", TokenRole::Manager);
         drop(store);
         let config = ServeConfig {
             db: db.to_path_buf(),
@@ -93,6 +95,7 @@ impl App {
             state,
             ingest,
             viewer,
+            manager,
             stop: Some(stop),
         }
     }
@@ -271,6 +274,57 @@ async fn an_event_older_than_what_the_engine_settled_rebuilds_it() {
     assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
     assert_eq!(app.tick().await, 0);
     assert_eq!(outbox(&db).len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_dated_after_now_waits_for_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    // An engagement dated Tuesday 17:00Z, after the deadline, arrives on
+    // Monday 21:00Z. Applied now, it would move the engine past 16:00Z and
+    // call the breach a day early; it is stored and held back instead.
+    let globex = r#"{"id":"g1","type":"engagement","at":"2026-03-03T17:00:00Z","account":"globex","kind":"webinar","channel":"events"}"#;
+    assert_eq!(app.post_events(globex).await["accepted"], 1);
+    assert_eq!(app.tick().await, 0);
+    assert!(outbox(&db).is_empty());
+    // Tuesday 16:00:01Z: the deadline has passed; the engagement waits on.
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    // 17:00Z: the engagement is applied; nothing more is raised.
+    clock.set(t("2026-03-03T17:00:00Z"));
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    assert_the_breach_alert(&app.alerts().await[0], "pending");
+}
+
+#[tokio::test]
+async fn a_persons_action_reaches_the_live_engine_at_the_injected_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    // r1 calls at Tuesday 15:30Z, half an hour before the deadline; the
+    // action has no `at`, so it happens at the service's now.
+    clock.set(t("2026-03-03T15:30:00Z"));
+    let response = app
+        .client
+        .post(format!("{}/v1/accounts/acme/activity", app.base))
+        .bearer_auth(&app.manager)
+        .json(&json!({ "kind": "call", "rep": "r1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let event: Value = response.json().await.unwrap();
+    assert_eq!(t(event["at"].as_str().unwrap()), t("2026-03-03T15:30:00Z"));
+    // The first touch met the clock: past the deadline, nothing is raised.
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 0);
+    assert!(outbox(&db).is_empty());
 }
 
 /// The default policy with a first-touch clock of 2 calendar seconds.
