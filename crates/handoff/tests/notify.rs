@@ -498,3 +498,182 @@ async fn an_unreadable_alert_fails_at_once_with_the_reason() {
     assert_eq!((e.status, e.attempts), (DeliveryStatus::Failed, 1));
     assert!(e.last_error.unwrap().contains("not an alert"));
 }
+
+/// A local aiosmtpd writing each message into a maildir; killed on drop.
+struct Smtpd {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Starts aiosmtpd, or returns `None` (with a message) when it is missing.
+fn smtpd(dir: &Path) -> Option<Smtpd> {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("skipping: python3 -m aiosmtpd is not installed (scripts/test installs it)");
+        return None;
+    }
+    let port = free_port();
+    let maildir = dir.join("maildir");
+    let child = std::process::Command::new("python3")
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .spawn()
+        .unwrap();
+    let server = Smtpd {
+        child,
+        port,
+        maildir,
+    };
+    // Wait (at most 10 s) until it accepts connections.
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("aiosmtpd did not start on port {port}");
+}
+
+fn email_toml(port: u16) -> String {
+    format!(
+        "[[channel]]\nname = \"mail\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\n\
+         smtp_port = {port}\ntls = \"none\"\nfrom = \"handoff@example.com\"\n\
+         to = [\"managers@example.com\", \"revops@example.com\"]\n\
+         roles = [\"sales_manager\"]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_reaches_a_real_smtp_server_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = smtpd(dir.path()) else {
+        return;
+    };
+    let chans = channels(dir.path(), &email_toml(server.port));
+    let store = store_with(&[alert("al-e1", "sales_manager")]);
+    let client = notify::client(&chans).unwrap();
+    let r = notify::deliver_due(&store, &chans, t0(), &client)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.sent,
+        1,
+        "{:?}",
+        store.lock().unwrap().outbox_entry("al-e1")
+    );
+    let e = store
+        .lock()
+        .unwrap()
+        .outbox_entry("al-e1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.status, DeliveryStatus::Sent);
+
+    let files: Vec<_> = std::fs::read_dir(server.maildir.join("new"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let mail = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        mail.contains("Subject: [handoff] SLA breach: first_touch on account acct-9"),
+        "{mail}"
+    );
+    assert!(mail.contains("Message-ID: <al-e1@handoff>"), "{mail}");
+    assert!(mail.contains("X-MailFrom: handoff@example.com"), "{mail}");
+    assert!(
+        mail.contains("X-RcptTo: managers@example.com, revops@example.com"),
+        "{mail}"
+    );
+    // Undo quoted-printable soft line breaks before reading the text.
+    let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        unfolded.contains(
+            "SLA breach: first_touch on account acct-9 (owner rep-3) at 2026-03-02 19:00 UTC \
+             for sales_manager mgr-7. First touch missed"
+        ),
+        "{mail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_smtp_server_that_is_down_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on a port just freed.
+    let chans = channels(dir.path(), &email_toml(free_port()));
+    let store = store_with(&[alert("al-e2", "sales_manager")]);
+    let client = notify::client(&chans).unwrap();
+    let r = notify::deliver_due(&store, &chans, t0(), &client)
+        .await
+        .unwrap();
+    assert_eq!(r.retrying, 1);
+    let e = store
+        .lock()
+        .unwrap()
+        .outbox_entry("al-e2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        e.next_attempt_at,
+        Some(t0() + chrono::TimeDelta::seconds(1))
+    );
+    assert!(e
+        .last_error
+        .unwrap()
+        .starts_with("channel mail: smtp 127.0.0.1:"));
+}
+
+#[test]
+fn bad_email_channels_are_errors() {
+    let err = load_error(
+        "[[channel]]\nname = \"m\"\nkind = \"email\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n",
+    );
+    assert!(err.contains("notify.toml:1:1"), "{err}");
+    assert!(err.contains("needs smtp_host"), "{err}");
+    let err = load_error(
+        "[[channel]]\nname = \"m\"\nkind = \"email\"\nsmtp_host = \"h\"\nfrom = \"a@b.c\"\n\
+         to = [\"not an address\"]\n",
+    );
+    assert!(err.contains("address \"not an address\""), "{err}");
+    let err = load_error(
+        "[[channel]]\nname = \"s\"\nkind = \"slack\"\nurl = \"http://x\"\nto = [\"d@e.f\"]\n",
+    );
+    assert!(err.contains("belong to email channels only"), "{err}");
+    let err = load_error(
+        "[[channel]]\nname = \"m\"\nkind = \"email\"\nsmtp_host = \"h\"\nfrom = \"a@b.c\"\n\
+         to = [\"d@e.f\"]\nusername = \"u\"\n",
+    );
+    assert!(err.contains("needs both username and password"), "{err}");
+}
+
+#[test]
+fn an_smtp_password_never_shows_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp.pass"), "pa55word").unwrap();
+    let toml = format!(
+        "{}username = \"u\"\npassword_file = \"smtp.pass\"\n",
+        email_toml(25)
+    );
+    let chans = channels(dir.path(), &toml);
+    let debug = format!("{chans:?}");
+    assert!(!debug.contains("pa55word"), "{debug}");
+    let target = chans.channels[0].email.as_ref().unwrap();
+    assert_eq!(target.password.as_ref().unwrap().expose(), b"pa55word");
+}

@@ -1,12 +1,14 @@
 //! The notification configuration file (`notify.toml`): where alerts go.
 //!
 //! A *channel* is one destination: a Slack-compatible incoming webhook
-//! (`kind = "slack"`) or a generic signed JSON webhook (`kind = "webhook"`).
+//! (`kind = "slack"`), a generic signed JSON webhook (`kind = "webhook"`)
+//! or email over SMTP (`kind = "email"`).
 //! A channel *carries* an alert when one of the alert's recipient roles is
 //! in its `roles` list (no list: every role). Its *template* is the
 //! minijinja text of the message; each kind ships a default. A webhook's
 //! *secret* is read from an environment variable (`secret_env`) or a file
-//! (`secret_file`), never written in the configuration, and never printed.
+//! (`secret_file`), never written in the configuration, and never printed;
+//! an SMTP password likewise (`password_env`, `password_file`).
 
 use std::fmt;
 use std::ops::Range;
@@ -18,6 +20,7 @@ use minijinja::Environment;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::email::{EmailTarget, Security};
 use super::render;
 
 /// The default for `max_attempts`: the eighth failed attempt gives up.
@@ -63,6 +66,8 @@ pub enum ChannelKind {
     Slack,
     /// A generic JSON webhook, signed with HMAC-SHA256.
     Webhook,
+    /// Email over SMTP.
+    Email,
 }
 
 /// One configured destination.
@@ -71,7 +76,10 @@ pub struct Channel {
     /// Names the channel in logs and errors.
     pub name: String,
     pub kind: ChannelKind,
+    /// Where slack and webhook channels POST; empty for email.
     pub url: String,
+    /// The SMTP server and addresses (email channels only).
+    pub email: Option<EmailTarget>,
     /// Recipient roles carried; `None` carries every role.
     pub roles: Option<Vec<String>>,
     /// The signing secret (webhooks only).
@@ -123,7 +131,7 @@ struct RawConfig {
 struct RawChannel {
     name: String,
     kind: ChannelKind,
-    url: String,
+    url: Option<String>,
     roles: Option<Vec<String>>,
     /// Refused: present only to say why.
     secret: Option<Spanned<toml::Value>>,
@@ -131,6 +139,15 @@ struct RawChannel {
     secret_file: Option<PathBuf>,
     template: Option<String>,
     template_file: Option<PathBuf>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    tls: Option<Security>,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    subject: Option<String>,
 }
 
 impl Channels {
@@ -208,35 +225,64 @@ fn compile_channel(
     if earlier.iter().any(|c| c.name == name) {
         anyhow::bail!("channel name {name:?} is used twice; give each channel its own name");
     }
-    let secret = match (raw.kind, raw.secret_env, raw.secret_file) {
-        (_, Some(_), Some(_)) => {
-            anyhow::bail!("channel {name:?}: give secret_env or secret_file, not both")
-        }
-        (ChannelKind::Slack, None, None) => None,
-        (ChannelKind::Slack, _, _) => {
-            anyhow::bail!("channel {name:?}: a slack channel is not signed; remove the secret")
-        }
-        (ChannelKind::Webhook, None, None) => anyhow::bail!(
-            "channel {name:?}: a webhook needs secret_env (an environment variable's name) \
-             or secret_file (a file holding the secret)"
+    let secret = match raw.kind {
+        ChannelKind::Webhook => Some(read_secret(
+            &name,
+            base,
+            ("secret_env", raw.secret_env),
+            ("secret_file", raw.secret_file),
+        )?),
+        _ if raw.secret_env.is_some() || raw.secret_file.is_some() => anyhow::bail!(
+            "channel {name:?}: only webhook channels are signed; remove secret_env/secret_file"
         ),
-        (ChannelKind::Webhook, Some(var), None) => {
-            let value = std::env::var(&var).map_err(|_| {
-                anyhow::anyhow!(
-                    "channel {name:?}: environment variable {var} (secret_env) is not set"
-                )
-            })?;
-            Some(non_empty(&name, value)?)
+        _ => None,
+    };
+    let (url, email) = match raw.kind {
+        ChannelKind::Email => {
+            if raw.url.is_some() {
+                anyhow::bail!("channel {name:?}: an email channel has smtp_host, not url");
+            }
+            let password = match (raw.password_env, raw.password_file) {
+                (None, None) => None,
+                (env, file) => Some(read_secret(
+                    &name,
+                    base,
+                    ("password_env", env),
+                    ("password_file", file),
+                )?),
+            };
+            let server = Server {
+                host: raw.smtp_host,
+                port: raw.smtp_port,
+                tls: raw.tls,
+                username: raw.username,
+                password,
+            };
+            let target = email_target(&name, server, raw.from, raw.to)?;
+            (String::new(), Some(target))
         }
-        (ChannelKind::Webhook, None, Some(file)) => {
-            let file = base.join(file);
-            let value = std::fs::read_to_string(&file).with_context(|| {
-                format!("channel {name:?}: reading secret_file {}", file.display())
+        ChannelKind::Slack | ChannelKind::Webhook => {
+            let email_keys = [
+                raw.smtp_host.is_some(),
+                raw.smtp_port.is_some(),
+                raw.tls.is_some(),
+                raw.username.is_some(),
+                raw.password_env.is_some(),
+                raw.password_file.is_some(),
+                raw.from.is_some(),
+                raw.to.is_some(),
+                raw.subject.is_some(),
+            ];
+            if email_keys.contains(&true) {
+                anyhow::bail!(
+                    "channel {name:?}: smtp_host, smtp_port, tls, username, password_env, \
+                     password_file, from, to and subject belong to email channels only"
+                );
+            }
+            let url = raw.url.ok_or_else(|| {
+                anyhow::anyhow!("channel {name:?}: a slack or webhook channel needs a url")
             })?;
-            Some(non_empty(
-                &name,
-                value.trim_end_matches(['\r', '\n']).to_string(),
-            )?)
+            (url, None)
         }
     };
     let source = match (raw.template, raw.template_file) {
@@ -255,6 +301,21 @@ fn compile_channel(
     templates
         .add_template_owned(name.clone(), source)
         .map_err(|e| anyhow::anyhow!("channel {name:?}: template: {e}"))?;
+    if raw.kind == ChannelKind::Email {
+        let subject = raw
+            .subject
+            .unwrap_or_else(|| super::email::DEFAULT_SUBJECT.into());
+        let subject_name = format!("{name}{}", render::SUBJECT_SUFFIX);
+        templates
+            .add_template_owned(subject_name.clone(), subject)
+            .map_err(|e| anyhow::anyhow!("channel {name:?}: subject: {e}"))?;
+        render::check(templates, &subject_name).map_err(|e| {
+            anyhow::anyhow!(
+                "channel {name:?}: subject: {e}; the variables are {}",
+                render::VARIABLES
+            )
+        })?;
+    }
     render::check(templates, &name).map_err(|e| {
         anyhow::anyhow!(
             "channel {name:?}: template: {e}; the variables are {}",
@@ -264,9 +325,91 @@ fn compile_channel(
     Ok(Channel {
         name,
         kind: raw.kind,
-        url: raw.url,
+        url,
+        email,
         roles: raw.roles,
         secret,
+    })
+}
+
+/// Reads a secret from the environment variable or the file named by a
+/// pair of keys (`("secret_env", ..)`, `("secret_file", ..)`); exactly one
+/// must be given.
+fn read_secret(
+    name: &str,
+    base: &Path,
+    env: (&str, Option<String>),
+    file: (&str, Option<PathBuf>),
+) -> Result<Secret> {
+    let (env_key, file_key) = (env.0, file.0);
+    match (env.1, file.1) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("channel {name:?}: give {env_key} or {file_key}, not both")
+        }
+        (None, None) => anyhow::bail!(
+            "channel {name:?}: a webhook needs {env_key} (an environment variable's name) \
+             or {file_key} (a file holding the secret)"
+        ),
+        (Some(var), None) => {
+            let value = std::env::var(&var).map_err(|_| {
+                anyhow::anyhow!(
+                    "channel {name:?}: environment variable {var} ({env_key}) is not set"
+                )
+            })?;
+            non_empty(name, value)
+        }
+        (None, Some(path)) => {
+            let path = base.join(path);
+            let value = std::fs::read_to_string(&path).with_context(|| {
+                format!("channel {name:?}: reading {file_key} {}", path.display())
+            })?;
+            non_empty(name, value.trim_end_matches(['\r', '\n']).to_string())
+        }
+    }
+}
+
+/// An email channel's SMTP server settings as written.
+struct Server {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<Security>,
+    username: Option<String>,
+    password: Option<Secret>,
+}
+
+/// Checks an email channel's server and addresses.
+fn email_target(
+    name: &str,
+    server: Server,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+) -> Result<EmailTarget> {
+    let need = |key: &str| anyhow::anyhow!("channel {name:?}: an email channel needs {key}");
+    let host = server.host.ok_or_else(|| need("smtp_host"))?;
+    let security = server.tls.unwrap_or_default();
+    if server.username.is_some() != server.password.is_some() {
+        anyhow::bail!(
+            "channel {name:?}: SMTP AUTH needs both username and password_env/password_file"
+        );
+    }
+    let from = from.ok_or_else(|| need("from"))?;
+    let to = to.unwrap_or_default();
+    if to.is_empty() {
+        return Err(need("to = [\"address\", ...]"));
+    }
+    for address in std::iter::once(&from).chain(&to) {
+        address
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("channel {name:?}: address {address:?}: {e}"))?;
+    }
+    Ok(EmailTarget {
+        host,
+        port: server.port.unwrap_or(security.default_port()),
+        security,
+        username: server.username,
+        password: server.password,
+        from,
+        to,
     })
 }
 

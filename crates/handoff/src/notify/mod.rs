@@ -10,9 +10,11 @@
 //! id as `Idempotency-Key`, the dedupe key: a retry may reach a channel
 //! that already had the alert, and the receiver drops the repeat. An alert
 //! no channel carries, or whose JSON cannot be read, fails at once with the
-//! reason, rather than being dropped.
+//! reason, rather than being dropped. Email channels send one message per
+//! attempt over SMTP instead of a POST (see [`email`]).
 
 pub mod config;
+pub mod email;
 mod render;
 pub mod sign;
 pub mod slack;
@@ -220,9 +222,17 @@ async fn send(
         channels.timezone,
     )
     .map_err(|e| format!("template: {e}"))?;
-    let body = match channel.kind {
-        ChannelKind::Slack => slack::body(&text),
-        ChannelKind::Webhook => webhook::body(&channel.name, &text, json),
+    let body = match (channel.kind, &channel.email) {
+        (ChannelKind::Email, Some(target)) => {
+            let subject_name = format!("{}{}", channel.name, render::SUBJECT_SUFFIX);
+            let subject = render::render(env, &subject_name, alert, carried, channels.timezone)
+                .map_err(|e| format!("subject template: {e}"))?;
+            let timeout = Duration::from_secs(channels.timeout_secs);
+            return email::send(target, &alert.id, &subject, &text, timeout).await;
+        }
+        (ChannelKind::Email, None) => return Err("email channel without a server".into()),
+        (ChannelKind::Slack, _) => slack::body(&text),
+        (ChannelKind::Webhook, _) => webhook::body(&channel.name, &text, json),
     };
     let mut request = client
         .post(&channel.url)

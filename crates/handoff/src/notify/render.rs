@@ -18,6 +18,9 @@ use serde::Serialize;
 use super::config::ChannelKind;
 use super::{slack, webhook};
 
+/// Appended to a channel's name to name its subject template.
+pub(super) const SUBJECT_SUFFIX: &str = ".subject";
+
 /// The names a template may use, for error messages.
 pub(super) const VARIABLES: &str = "id, rule, kind, at, at_local, account, commitment, tier, \
      owner, recipients, recipient_list, reassign, message, metric, evidence, channel";
@@ -33,7 +36,7 @@ pub(super) fn environment() -> Environment<'static> {
 /// The shipped template of a channel kind.
 pub(super) fn default_template(kind: ChannelKind) -> &'static str {
     match kind {
-        ChannelKind::Slack => slack::DEFAULT_TEMPLATE,
+        ChannelKind::Slack | ChannelKind::Email => slack::DEFAULT_TEMPLATE,
         ChannelKind::Webhook => webhook::DEFAULT_TEMPLATE,
     }
 }
