@@ -10,7 +10,8 @@
 //! - [`explain`]: one account's story.
 //! - [`check`]: policy diagnostics with file, line and column.
 //! - [`gen`]: the synthetic event generator behind `gen` and `demo`.
-//! - [`notify`]: the sender that delivers the alert outbox to webhooks.
+//! - [`notify`]: the sender that delivers the alert outbox to Slack, webhooks
+//!   and email.
 //! - [`serve`]: the HTTP API (`handoff serve`) and its bearer tokens.
 
 pub mod check;
