@@ -215,6 +215,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Notification channels (docs/notifications.md); without it, alerts
+    /// are recorded in the outbox but not sent.
+    #[arg(long, env = "HANDOFF_NOTIFY")]
+    pub notify: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
