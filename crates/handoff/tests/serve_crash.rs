@@ -106,7 +106,7 @@ fn batch_ids(b: usize) -> Vec<String> {
 
 /// The hot account of batch `b`, if it has one.
 fn hot_account(b: usize) -> Option<String> {
-    (b % HOT_EVERY == 0).then(|| format!("hot-{b}"))
+    b.is_multiple_of(HOT_EVERY).then(|| format!("hot-{b}"))
 }
 
 /// Batch `b`, dated now: filler accounts (too small to fit the ICP) with an
@@ -131,7 +131,11 @@ fn batch(b: usize) -> serde_json::Value {
         })
         .collect();
     if let Some(hot) = hot_account(b) {
-        let back = if b % (2 * HOT_EVERY) == 0 { 1_800 } else { 0 };
+        let back = if b.is_multiple_of(2 * HOT_EVERY) {
+            1_800
+        } else {
+            0
+        };
         let at = (now - TimeDelta::milliseconds(back)).to_rfc3339();
         let n = PER_BATCH;
         events[n - 3] = serde_json::json!({"id": ids[n - 3], "type": "account", "at": at,

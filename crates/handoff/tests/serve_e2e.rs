@@ -124,9 +124,9 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
     }
     // Two more sender rounds: a second copy would have arrived by then.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1, "deliveries: {}", seen.len());
-    let (headers, body) = &seen[0];
+    let deliveries = seen.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 1, "deliveries: {}", deliveries.len());
+    let (headers, body) = &deliveries[0];
     let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
     assert_eq!(header("idempotency-key"), "high-intent-untouched:acme:1:0");
     let timestamp = header("x-handoff-timestamp");
@@ -140,5 +140,22 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
         300,
     );
     assert!(ok, "signature {signature} over timestamp {timestamp}");
+
+    // The outbox says so in /metrics.
+    let metrics = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "handoff_alerts{status=\"sent\"} 1"),
+        "{metrics}"
+    );
     drop(server);
 }

@@ -67,7 +67,12 @@ pub struct Gauges {
     pub clocks_open: usize,
     /// Clocks breached, over the whole log.
     pub breaches: usize,
+    /// Outbox entries by delivery status: pending, sent, failed, historical.
+    pub alerts: [usize; 4],
 }
+
+/// Delivery statuses in the order of [`Gauges::alerts`].
+pub const ALERT_STATUSES: [&str; 4] = ["pending", "sent", "failed", "historical"];
 
 impl Metrics {
     /// Counts `n` events ingested with `outcome`.
@@ -128,6 +133,14 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE handoff_breaches_total gauge");
         let _ = writeln!(out, "handoff_breaches_total {}", gauges.breaches);
+        let _ = writeln!(
+            out,
+            "# HELP handoff_alerts Alerts in the outbox, by delivery status (sent, failed, ...)."
+        );
+        let _ = writeln!(out, "# TYPE handoff_alerts gauge");
+        for (status, n) in ALERT_STATUSES.iter().zip(gauges.alerts) {
+            let _ = writeln!(out, "handoff_alerts{{status=\"{status}\"}} {n}");
+        }
         out
     }
 
@@ -210,6 +223,7 @@ mod tests {
         let text = m.render(Gauges {
             clocks_open: 4,
             breaches: 1,
+            alerts: [2, 5, 1, 0],
         });
         for line in [
             "handoff_events_ingested_total{outcome=\"accepted\"} 5",
@@ -225,6 +239,10 @@ mod tests {
             "handoff_http_request_duration_seconds_count{route=\"/v1/events\"} 3",
             "handoff_clocks_open 4",
             "handoff_breaches_total 1",
+            "handoff_alerts{status=\"pending\"} 2",
+            "handoff_alerts{status=\"sent\"} 5",
+            "handoff_alerts{status=\"failed\"} 1",
+            "handoff_alerts{status=\"historical\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }

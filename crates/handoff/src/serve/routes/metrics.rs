@@ -4,12 +4,12 @@
 //! the service's state ([`crate::serve::metrics`]). The two gauges, clocks
 //! open and breaches, are computed at each scrape from a replay of the whole
 //! log as of now: exact, but as costly as a scorecard, so scrape every
-//! minute or so, not every second.
+//! minute or so, not every second. The alert gauges count the outbox by
+//! delivery status (pending, sent, failed, historical).
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use handoff_core::engine::ClockState;
 
 use super::replay;
@@ -17,6 +17,7 @@ use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Gauges;
 use crate::serve::AppState;
+use crate::store::DeliveryStatus;
 
 /// The media type of the Prometheus text exposition format 0.0.4.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -27,7 +28,7 @@ pub async fn get_metrics(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
-    let snapshot = replay(&state, Utc::now()).await?;
+    let snapshot = replay(&state, state.now()).await?;
     let mut gauges = Gauges::default();
     let clocks = snapshot
         .accounts
@@ -40,6 +41,24 @@ pub async fn get_metrics(
             ClockState::Breached => gauges.breaches += 1,
             ClockState::Met | ClockState::Cancelled => {}
         }
+    }
+    let statuses = state
+        .read(|store| {
+            Ok(store
+                .outbox_all()?
+                .into_iter()
+                .map(|e| e.status)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    for status in statuses {
+        let i = match status {
+            DeliveryStatus::Pending => 0,
+            DeliveryStatus::Sent => 1,
+            DeliveryStatus::Failed => 2,
+            DeliveryStatus::Historical => 3,
+        };
+        gauges.alerts[i] += 1;
     }
     let text = state.metrics().render(gauges);
     Ok(([(CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response())
