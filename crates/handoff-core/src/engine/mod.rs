@@ -815,6 +815,7 @@ impl<'p> Engine<'p> {
                 below,
                 period,
                 min_sample,
+                rearm,
             } = rule.trigger
             else {
                 continue;
@@ -840,7 +841,12 @@ impl<'p> Engine<'p> {
                 continue;
             }
             if !crossed {
-                w.raised = false;
+                // Re-armed only once the rate is back past the band, so a
+                // rate hovering at the threshold does not flap.
+                let recovered = if below { rate >= rearm } else { rate <= rearm };
+                if recovered {
+                    w.raised = false;
+                }
                 continue;
             }
             if w.raised {

@@ -413,16 +413,22 @@ fn a_rep_in_london_is_timed_on_the_london_calendar() {
 }
 
 #[test]
-fn acceptance_alert_rearms_after_recovery_and_raises_a_new_alert() {
+fn acceptance_alert_rearms_only_after_recovering_to_the_band() {
     let text = include_str!("../../../../policies/default.toml")
         .replace("min_sample = 20", "min_sample = 4");
     let p = Policy::from_toml(&text).unwrap();
-    // Decisions in order: R R A A (2/4 = 50%: raised), A A A A (3/5, 4/6,
-    // 5/7, then 6/8 = 75%, not under 75%: re-armed), R (6/9 = 66.7%:
-    // raised again, with a new id).
+    // The default rule: raised under 75%, re-armed at 80% (rearm_at).
+    // Running tallies, decision by decision:
+    //   R R A A        -> 2/4 = 50%: raised (#1, 6 March)
+    //   A A A A        -> 6/8 = 75%: not under 75%, but not back to 80%
+    //   R              -> 6/9 = 66.7%: under again, still raised: no flap
+    //   A A A A A A    -> 12/15 = 80%: recovered, re-armed
+    //   R              -> 12/16 = 75%: not under
+    //   R              -> 12/17 = 70.6%: raised again (#2, 19 March)
     let decisions = [
         "rejected", "rejected", "accepted", "accepted", "accepted", "accepted", "accepted",
-        "accepted", "rejected",
+        "accepted", "rejected", "accepted", "accepted", "accepted", "accepted", "accepted",
+        "accepted", "rejected", "rejected",
     ];
     let mut es = base("c0");
     for (i, decision) in decisions.iter().enumerate() {
@@ -449,7 +455,7 @@ fn acceptance_alert_rearms_after_recovery_and_raises_a_new_alert() {
         ids,
         vec![
             ("acceptance-below-75:2026Q1", at("2026-03-06T15:00:00Z")),
-            ("acceptance-below-75:2026Q1:2", at("2026-03-11T15:00:00Z")),
+            ("acceptance-below-75:2026Q1:2", at("2026-03-19T15:00:00Z")),
         ]
     );
 }

@@ -781,13 +781,43 @@ fn compile_alerts(
                     PathSeg::Key("period".into()),
                 ];
                 let period = parse_period(ck, a.period.as_deref(), &path);
-                match (metric, threshold) {
-                    (Some(metric), Some(threshold)) => AlertTrigger::Metric {
+                let rearm = match (&a.rearm_at, threshold) {
+                    (None, t) => t,
+                    (Some(text), Some(t)) => match parse_amount(text).map(|(v, _)| v) {
+                        Some(r) if (below && r >= t) || (!below && r <= t) => Some(r),
+                        Some(_) => {
+                            ck.err(
+                                &[&"alerts", &i, &"rearm_at"],
+                                format!(
+                                    "\"{text}\" is on the alerting side of the threshold \"{}\"",
+                                    a.below.as_deref().or(a.above.as_deref()).unwrap_or_default()
+                                ),
+                                Some(format!(
+                                    "the metric must recover past the threshold: write a value {} it",
+                                    if below { "at or above" } else { "at or below" }
+                                )),
+                            );
+                            None
+                        }
+                        None => {
+                            ck.err(
+                                &[&"alerts", &i, &"rearm_at"],
+                                format!("\"{text}\" is not a threshold"),
+                                Some("write e.g. \"80%\"".into()),
+                            );
+                            None
+                        }
+                    },
+                    (Some(_), None) => None,
+                };
+                match (metric, threshold, rearm) {
+                    (Some(metric), Some(threshold), Some(rearm)) => AlertTrigger::Metric {
                         metric,
                         threshold,
                         below,
                         period,
                         min_sample: a.min_sample.unwrap_or(1),
+                        rearm,
                     },
                     _ => continue,
                 }
@@ -866,5 +896,39 @@ fn metric_duration(ck: &mut Checker, text: Option<&str>, key: &str, default: i64
             ck.err(&[&"metrics", &key.to_string()], msg, None);
             Duration::seconds(default)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Policy;
+
+    const DEFAULT: &str = include_str!("../../../../policies/default.toml");
+
+    #[test]
+    fn a_rearm_value_on_the_alerting_side_is_an_error() {
+        let text = DEFAULT.replace("rearm_at = \"80%\"", "rearm_at = \"70%\"");
+        assert_ne!(text, DEFAULT, "the default policy changed");
+        let problems = Policy::from_toml(&text).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let d = &problems[0];
+        assert_eq!(d.path_text(), "alerts[0].rearm_at");
+        assert_eq!(
+            d.message,
+            "\"70%\" is on the alerting side of the threshold \"75%\""
+        );
+    }
+
+    #[test]
+    fn without_rearm_at_the_band_is_the_threshold_itself() {
+        let text = DEFAULT.replace("rearm_at = \"80%\"\n", "");
+        let p = Policy::from_toml(&text).unwrap();
+        let crate::policy::AlertTrigger::Metric {
+            threshold, rearm, ..
+        } = p.alerts[0].trigger
+        else {
+            panic!("the first default alert is a metric alert");
+        };
+        assert_eq!((threshold, rearm), (0.75, 0.75));
     }
 }

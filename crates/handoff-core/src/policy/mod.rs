@@ -371,6 +371,9 @@ pub enum AlertTrigger {
         below: bool,
         period: PeriodKind,
         min_sample: u32,
+        /// The metric must recover to this value (at or past it, away from
+        /// the alerting side) before the rule may raise again.
+        rearm: f64,
     },
     /// A breach of a commitment's clock.
     Breach {

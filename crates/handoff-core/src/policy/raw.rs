@@ -242,6 +242,10 @@ pub struct AlertRuleConfig {
     /// Sample needed in the period before the metric is judged.
     #[serde(default)]
     pub min_sample: Option<u32>,
+    /// Where the metric must come back to before the alert may be raised
+    /// again (the hysteresis band), e.g. `"80%"` for `below = "75%"`.
+    #[serde(default)]
+    pub rearm_at: Option<String>,
     /// Commitment id whose clock breaches raise the alert (breach alerts).
     #[serde(default)]
     pub breach: Option<String>,
