@@ -382,3 +382,157 @@ async fn on_the_wall_clock_a_two_second_sla_breaches_within_seconds() {
         "recorded {recorded} before the deadline {due}"
     );
 }
+
+// Automatic reassignment. Team east gets two more reps besides r1 (an
+// ae), both under m1: r2 and r3. m1 is a sales_manager and never takes an
+// account. `[reps.ID]` in the test policy picks a rep's calendar.
+
+/// Rep events for r2 and r3 in team east.
+const MORE_REPS: &str = concat!(
+    r#"{"id":"rep-r2","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r2","team":"east","manager":"m1"}"#,
+    "\n",
+    r#"{"id":"rep-r3","type":"rep","at":"2026-01-01T00:00:00Z","rep":"r3","team":"east","manager":"m1"}"#,
+);
+
+/// The default policy with `london_rep` on the London calendar.
+fn london_rep_policy(dir: &Path, london_rep: &str) -> PathBuf {
+    let text = format!("{DEFAULT_POLICY}\n[reps.{london_rep}]\ncalendar = \"london\"\n");
+    let path = dir.join(format!("{london_rep}-in-london.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every stored event with an id starting `auto-reassign:`, as JSON.
+fn auto_reassignments(db: &Path) -> Vec<Value> {
+    let store = Store::open(db).unwrap();
+    store
+        .events_ordered()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.id.starts_with("auto-reassign:"))
+        .map(|e| serde_json::to_value(&e).unwrap())
+        .collect()
+}
+
+impl App {
+    async fn account(&self, id: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/v1/accounts/{id}", self.base))
+            .bearer_auth(&self.viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let policy = london_rep_policy(dir.path(), "r3");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, Some(policy.clone()), clock.clone()).await;
+    let body = format!("{}\n{MORE_REPS}", history());
+    assert_eq!(app.post_events(&body).await["accepted"], 7);
+    assert_eq!(app.tick().await, 0);
+    assert!(auto_reassignments(&db).is_empty());
+
+    // The deadline is 16:00:00Z (worked out at the top): 11:00 in New
+    // York (r2, by team east's headquarters calendar) and 16:00 in London
+    // (r3), both inside 09:00-17:00. In rep-id order after the owner r1
+    // comes r2.
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    let moved = auto_reassignments(&db);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    let expected = json!({
+        "id": "auto-reassign:high-intent-untouched:acme:1:0",
+        "type": "reassign",
+        "at": DEADLINE,
+        "account": "acme",
+        "rep": "r2",
+        "reason": "first-touch breached: reassigned round robin by rule high-intent-untouched",
+    });
+    assert_eq!(moved[0], expected);
+    let r = app.account("acme").await;
+    assert_eq!(r["account"]["owner"], "r2", "{r}");
+    // The alert still went to m1, who manages r1 and r2 alike.
+    assert_the_breach_alert(&app.alerts().await[0], "pending");
+
+    // A second step and a restart add nothing.
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(auto_reassignments(&db), std::slice::from_ref(&expected));
+    drop(app);
+    clock.set(t("2026-03-04T16:00:00Z"));
+    let app = App::start(&db, Some(policy), clock.clone()).await;
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(auto_reassignments(&db), [expected]);
+    assert_eq!(outbox(&db).len(), 1);
+    assert_eq!(app.account("acme").await["account"]["owner"], "r2");
+    let store = Store::open(&db).unwrap();
+    let rotation = store.meta("reassign_rotation:east").unwrap();
+    assert_eq!(rotation.as_deref(), Some("r2"));
+}
+
+#[tokio::test]
+async fn a_rep_whose_calendar_is_closed_at_the_breach_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    // Now r2 is the one in London. The hand-off moves to Tuesday 3 March
+    // 14:00Z = 09:00 EST, so four business hours on the New York calendar
+    // end at 13:00 EST = 18:00Z: 18:00 in London (GMT), past its 17:00
+    // close, so r2 is skipped; r3 (New York, 13:00) takes the account.
+    let policy = london_rep_policy(dir.path(), "r2");
+    let from = r#""at":"2026-03-02T20:00:00Z","account":"acme","rep":"r1""#;
+    let history = history();
+    assert!(history.contains(from), "the fixture changed");
+    let to = r#""at":"2026-03-03T14:00:00Z","account":"acme","rep":"r1""#;
+    let body = format!("{}\n{MORE_REPS}", history.replace(from, to));
+    let clock = Arc::new(ManualClock::new(t("2026-03-03T15:00:00Z")));
+    let app = App::start(&db, Some(policy), clock.clone()).await;
+    assert_eq!(app.post_events(&body).await["accepted"], 7);
+    assert_eq!(app.tick().await, 0);
+
+    clock.set(t("2026-03-03T18:00:00Z"));
+    assert_eq!(app.tick().await, 0, "a touch at the deadline still meets");
+    clock.set(t("2026-03-03T18:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    let moved = auto_reassignments(&db);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        (&moved[0]["rep"], &moved[0]["at"]),
+        (&json!("r3"), &json!("2026-03-03T18:00:00Z"))
+    );
+    assert_eq!(app.account("acme").await["account"]["owner"], "r3");
+}
+
+#[tokio::test]
+async fn a_breach_raised_on_ingest_reassigns_before_any_clock_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let policy = london_rep_policy(dir.path(), "r3");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, Some(policy), clock.clone()).await;
+    let body = format!("{}\n{MORE_REPS}", history());
+    assert_eq!(app.post_events(&body).await["accepted"], 7);
+
+    // At 16:30Z, before the clock task steps, an engagement dated 16:30Z
+    // arrives: applying it judges the 16:00:00Z deadline first, so the
+    // breach (and its reassignment to r2, as above) comes with the batch.
+    clock.set(t("2026-03-03T16:30:00Z"));
+    let late = r#"{"id":"d2","type":"engagement","at":"2026-03-03T16:30:00Z","account":"acme","kind":"demo_request","channel":"paid_search"}"#;
+    assert_eq!(app.post_events(late).await["accepted"], 1);
+    let moved = auto_reassignments(&db);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        (&moved[0]["rep"], &moved[0]["at"]),
+        (&json!("r2"), &json!(DEADLINE))
+    );
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(auto_reassignments(&db).len(), 1);
+    assert_eq!(app.account("acme").await["account"]["owner"], "r2");
+}

@@ -15,6 +15,7 @@
 //! types, then id) before applying.
 
 mod clocks;
+mod reassign;
 mod records;
 
 use std::borrow::Cow;
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+pub use reassign::pick_reassignee;
 pub use records::*;
 
 use crate::event::{
@@ -147,6 +149,11 @@ impl<'p> Engine<'p> {
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         self.policy
+    }
+
+    /// The reps known from rep events, by rep id.
+    pub fn reps(&self) -> &BTreeMap<String, RepFacts> {
+        &self.reps
     }
 
     /// An account's current state.

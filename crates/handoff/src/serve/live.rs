@@ -23,13 +23,23 @@
 //! delivers it. A deadline that passed while the service was down is
 //! recorded at start-up with its true breach instant, and a restart records
 //! nothing twice.
+//!
+//! An alert whose rule asks for *reassignment* (`actions = ["reassign"]`)
+//! and that is sent (not historical) moves its account, right after the
+//! alert is recorded, to the next rep of the owner's team in round robin
+//! ([`pick_reassignee`]): a `reassign` event with the id
+//! `auto-reassign:{alert id}`, dated at the breach, is appended to the log
+//! and the engine is rebuilt from it. The id makes a restart or a second
+//! raise of the alert a no-op. The team's *rotation* (the rep chosen last)
+//! is the meta key `reassign_rotation:{team}`.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use handoff_core::engine::{sort_events, type_rank, Alert, Effect, Engine};
+use handoff_core::engine::{pick_reassignee, sort_events, type_rank, Alert, Effect, Engine};
+use handoff_core::event::{EventBody, Reassign};
 use handoff_core::{Event, Policy};
 use tokio::sync::Notify;
 
@@ -38,6 +48,14 @@ use crate::store::{AppendOutcome, DeliveryStatus, NewAlert, Provenance, Store};
 
 /// The meta key holding the instant the service first went live.
 pub const LIVE_SINCE: &str = "live_since";
+
+/// Prefix of the meta key holding a team's rotation: the rep chosen last.
+pub const REASSIGN_ROTATION: &str = "reassign_rotation";
+
+/// The id of the reassign event an alert causes.
+pub fn auto_reassign_id(alert_id: &str) -> String {
+    format!("auto-reassign:{alert_id}")
+}
 
 /// The live engine, its clock and the wake-up signal of the clock task.
 pub struct Live {
@@ -230,9 +248,96 @@ impl Live {
             .collect()
     }
 
-    /// Replaces the engine with a replay of the stored log up to `now` and
-    /// records the replay's alerts (each once); returns how many were new.
+    /// Replaces the engine with a replay of the stored log up to `now`,
+    /// records the replay's alerts (each once) and carries out their
+    /// reassignments; returns how many alerts were new.
     fn rebuild(&self, st: &mut LiveState, store: &mut Store, now: DateTime<Utc>) -> Result<usize> {
+        let (mut recorded, mut alerts) = self.replay(st, store, now)?;
+        // A reassignment is an event: once stored, replay again so that the
+        // engine holds it. The second pass finds every id stored, so this
+        // ends after at most two passes.
+        while self.reassign(st, store, &alerts, now)? > 0 {
+            let (more, again) = self.replay(st, store, now)?;
+            recorded += more;
+            alerts = again;
+        }
+        Ok(recorded)
+    }
+
+    /// Appends a reassign event for each sent alert that asks for one and
+    /// whose event is not stored yet; returns how many were appended.
+    fn reassign(
+        &self,
+        st: &LiveState,
+        store: &mut Store,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let mut appended = 0;
+        for alert in alerts {
+            let (Some(account), Some(owner)) = (&alert.account, &alert.owner) else {
+                continue;
+            };
+            if !alert.reassign || self.status_of(alert) == DeliveryStatus::Historical {
+                continue;
+            }
+            let id = auto_reassign_id(&alert.id);
+            if !store.stored_ids(std::iter::once(id.as_str()))?.is_empty() {
+                continue;
+            }
+            let reps = st.engine.reps();
+            let Some(team) = reps.get(owner).and_then(|r| r.team.clone()) else {
+                tracing::warn!(alert = %alert.id, %owner, "no team known: not reassigned");
+                continue;
+            };
+            let key = format!("{REASSIGN_ROTATION}:{team}");
+            let last = store.meta(&key)?;
+            let Some(rep) = pick_reassignee(self.policy, reps, owner, alert.at, last.as_deref())
+            else {
+                let why = "no rep of the team qualifies or is open: not reassigned";
+                tracing::warn!(alert = %alert.id, %team, "{why}");
+                continue;
+            };
+            let rep = rep.to_string();
+            let event = Event {
+                id,
+                at: alert.at.fixed_offset(),
+                body: EventBody::Reassign(Reassign {
+                    account: account.clone(),
+                    rep: rep.clone(),
+                    reason: Some(format!(
+                        "first-touch breached: reassigned round robin by rule {}",
+                        alert.rule
+                    )),
+                }),
+            };
+            let recorded_at = now.to_rfc3339();
+            let from = Provenance {
+                sources: &[],
+                default_source: "auto-reassign",
+                recorded_at: Some(&recorded_at),
+            };
+            let outcome = store
+                .append_from(std::slice::from_ref(&event), &from)
+                .with_context(|| format!("storing the reassignment {}", event.id))?;
+            if outcome.inserted == 1 {
+                store.set_meta(&key, &rep)?;
+                tracing::info!(alert = %alert.id, %account, from = %owner, to = %rep, "reassigned");
+                appended += 1;
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Replaces the engine with a replay of the stored log up to `now` and
+    /// records the replay's alerts (each once); returns how many were new
+    /// and the alerts raised.
+    fn replay(
+        &self,
+        st: &mut LiveState,
+        store: &mut Store,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, Vec<Alert>)> {
         let mut events = store.events_ordered().context("reading the event log")?;
         sort_events(&mut events);
         let known = events.partition_point(|e| e.at_utc() <= now);
@@ -255,7 +360,7 @@ impl Live {
             %now,
             "live engine rebuilt from the log"
         );
-        Ok(recorded)
+        Ok((recorded, alerts))
     }
 
     /// Rebuilds after a failure, so that memory never runs ahead of disk.
@@ -303,15 +408,18 @@ impl Live {
                 st.apply(ev, &mut alerts);
             }
             let rows = self.outbox_rows(&alerts)?;
-            store.append_with_alerts(events, from, &rows, now)
+            let (outcome, recorded) = store.append_with_alerts(events, from, &rows, now)?;
+            Ok((outcome, recorded, alerts))
         })();
         match result {
-            Ok((outcome, recorded)) => {
+            Ok((outcome, mut recorded, alerts)) => {
                 st.hold(later);
                 if outcome.inserted != fresh.len() {
                     // Another writer stored some of these in between.
                     let why = anyhow!("{} of {} new events stored", outcome.inserted, fresh.len());
                     self.recover(&mut st, store, &why);
+                } else if self.reassign(&st, store, &alerts, now)? > 0 {
+                    recorded += self.rebuild(&mut st, store, now)?;
                 }
                 self.wake.notify_one();
                 Ok((outcome, recorded))
@@ -340,7 +448,11 @@ impl Live {
                 return Ok(0);
             }
             let rows = self.outbox_rows(&alerts)?;
-            store.outbox_record(&rows, now)
+            let mut recorded = store.outbox_record(&rows, now)?;
+            if self.reassign(&st, store, &alerts, now)? > 0 {
+                recorded += self.rebuild(&mut st, store, now)?;
+            }
+            Ok(recorded)
         })();
         if let Err(e) = &result {
             self.recover(&mut st, store, e);
