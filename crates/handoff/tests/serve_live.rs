@@ -451,7 +451,7 @@ async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts(
     let expected = json!({
         "id": "auto-reassign:high-intent-untouched:acme:1:0",
         "type": "reassign",
-        "at": DEADLINE,
+        "at": "2026-03-03T16:00:01Z",
         "account": "acme",
         "rep": "r2",
         "reason": "first-touch breached: reassigned round robin by rule high-intent-untouched",
@@ -459,6 +459,10 @@ async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts(
     assert_eq!(moved[0], expected);
     let r = app.account("acme").await;
     assert_eq!(r["account"]["owner"], "r2", "{r}");
+    // The breach stays r1's: it happened before the reassignment.
+    let clock0 = &r["account"]["cycles"][0]["clocks"][0];
+    assert_eq!(clock0["commitment"], "first-touch", "{r}");
+    assert_eq!(clock0["breach_owner"], "r1", "{r}");
     // The alert still went to m1, who manages r1 and r2 alike.
     assert_the_breach_alert(&app.alerts().await[0], "pending");
 
@@ -504,7 +508,7 @@ async fn a_rep_whose_calendar_is_closed_at_the_breach_is_skipped() {
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(
         (&moved[0]["rep"], &moved[0]["at"]),
-        (&json!("r3"), &json!("2026-03-03T18:00:00Z"))
+        (&json!("r3"), &json!("2026-03-03T18:00:01Z"))
     );
     assert_eq!(app.account("acme").await["account"]["owner"], "r3");
 }
@@ -529,7 +533,7 @@ async fn a_breach_raised_on_ingest_reassigns_before_any_clock_step() {
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(
         (&moved[0]["rep"], &moved[0]["at"]),
-        (&json!("r2"), &json!(DEADLINE))
+        (&json!("r2"), &json!("2026-03-03T16:00:01Z"))
     );
     assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
     assert_eq!(app.tick().await, 0);

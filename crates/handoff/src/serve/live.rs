@@ -28,7 +28,8 @@
 //! and that is sent (not historical) moves its account, right after the
 //! alert is recorded, to the next rep of the owner's team in round robin
 //! ([`pick_reassignee`]): a `reassign` event with the id
-//! `auto-reassign:{alert id}`, dated at the breach, is appended to the log
+//! `auto-reassign:{alert id}`, dated one second after the breach (so the
+//! breach stays with the rep who held the account), is appended to the log
 //! and the engine is rebuilt from it. The id makes a restart or a second
 //! raise of the alert a no-op. The team's *rotation* (the rep chosen last)
 //! is the meta key `reassign_rotation:{team}`.
@@ -301,7 +302,10 @@ impl Live {
             let rep = rep.to_string();
             let event = Event {
                 id,
-                at: alert.at.fixed_offset(),
+                // One second after the breach instant: the breach (judged
+                // strictly after its deadline) stays with the rep who held
+                // the account, also when the log is replayed later.
+                at: (alert.at + Duration::seconds(1)).fixed_offset(),
                 body: EventBody::Reassign(Reassign {
                     account: account.clone(),
                     rep: rep.clone(),
