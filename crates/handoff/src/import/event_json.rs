@@ -270,7 +270,8 @@ fn join_path(parts: &[String]) -> String {
     out
 }
 
-fn kind_of(value: &Value) -> &'static str {
+/// How a JSON value's kind is named in messages ("a number", ...).
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

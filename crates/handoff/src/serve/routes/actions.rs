@@ -12,6 +12,7 @@
 //! id does not start a new account). Only the roles admin and manager may
 //! act: a viewer reads, and an ingest token is a machine's.
 
+use crate::import::event_json::kind_of;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -275,17 +276,6 @@ impl Fields {
                 )
             }),
         }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
