@@ -12,10 +12,10 @@
 //! different secrets, so the receiver knows which *generation* (the killed
 //! process or its successor) sent each delivery.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,45 +58,6 @@ async fn record(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> St
         .map_or(0, |i| i as u8 + 1);
     seen.lock().unwrap().push((key, generation));
     StatusCode::OK
-}
-
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `handoff serve` on a free port; returns it and its base URL.
-fn start(db: &str, policy: &Path, notify: &Path, secret: &str) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
-        .arg("--policy")
-        .arg(policy)
-        .arg("--notify")
-        .arg(notify)
-        .env("CRASH_SECRET", secret)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(at) = line.find("http://") {
-            break line[at..].split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (server, base)
 }
 
 /// The ids of batch `b`'s events (the same whatever instant it is sent).
@@ -210,22 +171,8 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
 
     // The default policy with a 2-second calendar first-touch clock.
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("p.toml");
-    let text = handoff::replay::DEFAULT_POLICY.replace(
-        "within = \"4h\"\ntime = \"business\"",
-        "within = \"2s\"\ntime = \"calendar\"",
-    );
-    assert_ne!(
-        text,
-        handoff::replay::DEFAULT_POLICY,
-        "the default policy changed"
-    );
-    std::fs::write(&policy, text).unwrap();
-    let notify = dir.path().join("notify.toml");
-    let channel = format!(
-        "[[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{hook}\"\nsecret_env = \"CRASH_SECRET\"\n"
-    );
-    std::fs::write(&notify, channel).unwrap();
+    let policy = common::two_second_policy(dir.path());
+    let notify = common::webhook_notify(dir.path(), &hook, "CRASH_SECRET");
     let db_path = dir.path().join("c.db");
     let db = db_path.display().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
@@ -239,7 +186,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
 
     // Step 1: the first server, and the rep every hand-off goes to (with a
     // manager, so each alert has a recipient).
-    let (first, base) = start(&db, &policy, &notify, SECRETS[0]);
+    let (first, base) = common::start_server(&db, &policy, &notify, "CRASH_SECRET", SECRETS[0]);
     let rep = serde_json::json!([{"id": "r1", "type": "rep", "at": "2026-01-01T00:00:00Z",
         "rep": "r1", "manager": "m1"}]);
     let answer = reqwest::Client::new()
@@ -296,7 +243,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
     let delivered_before = seen.lock().unwrap().len();
 
     // Step 3: the second server on the same file.
-    let (second, _base) = start(&db, &policy, &notify, SECRETS[1]);
+    let (second, _base) = common::start_server(&db, &policy, &notify, "CRASH_SECRET", SECRETS[1]);
 
     // Every event of an acknowledged batch is stored; a batch without an
     // answer is stored whole or not at all (one transaction). The log is

@@ -4,8 +4,9 @@
 //! touches must reach the receiver, signed, within a few seconds of its
 //! deadline, exactly once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,16 +24,6 @@ async fn record(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> St
     StatusCode::OK
 }
 
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
     // A real receiver on a free port.
@@ -46,22 +37,8 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
 
     // The policy: the default with a 2-second calendar first-touch clock.
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("p.toml");
-    let text = handoff::replay::DEFAULT_POLICY.replace(
-        "within = \"4h\"\ntime = \"business\"",
-        "within = \"2s\"\ntime = \"calendar\"",
-    );
-    assert_ne!(
-        text,
-        handoff::replay::DEFAULT_POLICY,
-        "the default policy changed"
-    );
-    std::fs::write(&policy, text).unwrap();
-    let notify = dir.path().join("notify.toml");
-    let channel = format!(
-        "[[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{hook}\"\nsecret_env = \"E2E_SECRET\"\n"
-    );
-    std::fs::write(&notify, channel).unwrap();
+    let policy = common::two_second_policy(dir.path());
+    let notify = common::webhook_notify(dir.path(), &hook, "E2E_SECRET");
     let db = dir.path().join("e.db").display().to_string();
     let bin = env!("CARGO_BIN_EXE_handoff");
 
@@ -74,29 +51,8 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("hdf_"), "{token}");
 
-    // The server on a free port; its address comes on stderr.
-    let mut child = Command::new(bin)
-        .args(["serve", "--db", &db, "--listen", "127.0.0.1:0"])
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--notify")
-        .arg(&notify)
-        .env("E2E_SECRET", "s3cret")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(at) = line.find("http://") {
-            break line[at..].split_whitespace().next().unwrap().to_string();
-        }
-    };
+    // The server on a free port.
+    let (server, base) = common::start_server(&db, &policy, &notify, "E2E_SECRET", "s3cret");
 
     // A high-intent hand-off now; nobody touches it.
     let now = Utc::now().to_rfc3339();

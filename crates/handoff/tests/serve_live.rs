@@ -13,6 +13,8 @@
 //! 16:00:00Z; the rule high-intent-untouched then raises one alert at
 //! 16:00:00Z to m1. The attempts clock (due 16 March) raises no alert.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -327,21 +329,11 @@ async fn a_persons_action_reaches_the_live_engine_at_the_injected_now() {
     assert!(outbox(&db).is_empty());
 }
 
-/// The default policy with a first-touch clock of 2 calendar seconds.
-fn two_second_policy(dir: &Path) -> PathBuf {
-    let from = "within = \"4h\"\ntime = \"business\"";
-    assert!(DEFAULT_POLICY.contains(from), "the default policy changed");
-    let text = DEFAULT_POLICY.replace(from, "within = \"2s\"\ntime = \"calendar\"");
-    let path = dir.join("two-seconds.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[tokio::test]
 async fn on_the_wall_clock_a_two_second_sla_breaches_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.db");
-    let policy = two_second_policy(dir.path());
+    let policy = common::two_second_policy(dir.path());
     let app = App::start(&db, Some(policy), Arc::new(SystemClock)).await;
     let (stop_clock, clock_stopped) = oneshot::channel();
     tokio::spawn(clock_loop(app.state.clone(), clock_stopped));

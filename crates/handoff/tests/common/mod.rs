@@ -1,0 +1,78 @@
+//! Set-up shared by the tests that run `handoff serve` for real: a policy
+//! with a 2-second first-touch clock, a webhook notification file, and the
+//! server process itself. Each test binary uses some of it.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use handoff::replay::DEFAULT_POLICY;
+
+/// The default policy with a first-touch clock of 2 calendar seconds.
+pub fn two_second_policy(dir: &Path) -> PathBuf {
+    let from = "within = \"4h\"\ntime = \"business\"";
+    assert!(DEFAULT_POLICY.contains(from), "the default policy changed");
+    let text = DEFAULT_POLICY.replace(from, "within = \"2s\"\ntime = \"calendar\"");
+    let path = dir.join("two-seconds.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A notification file with one webhook channel to `hook`, signed with the
+/// secret in the environment variable `secret_env`.
+pub fn webhook_notify(dir: &Path, hook: &str, secret_env: &str) -> PathBuf {
+    let path = dir.join("notify.toml");
+    let channel = format!(
+        "[[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{hook}\"\n\
+         secret_env = \"{secret_env}\"\n"
+    );
+    std::fs::write(&path, channel).unwrap();
+    path
+}
+
+/// A running `handoff serve`, killed when dropped, pass or fail.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `handoff serve` on a free port with `secret` in `secret_env`;
+/// returns it and its base URL (read from what it prints on stderr).
+pub fn start_server(
+    db: &str,
+    policy: &Path,
+    notify: &Path,
+    secret_env: &str,
+    secret: &str,
+) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+        .arg("--policy")
+        .arg(policy)
+        .arg("--notify")
+        .arg(notify)
+        .env(secret_env, secret)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(at) = line.find("http://") {
+            break line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (server, base)
+}
