@@ -10,12 +10,14 @@
 //! 11:30 EST (16:30Z): breached (first touch met 0 of 1), one alert at
 //! 16:00Z to r1's manager m1.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use handoff::cli::TokenRole;
 use handoff::serve::auth::create_token;
-use handoff::serve::{run, AppState, ServeConfig};
+use handoff::serve::{AppState, ServeConfig};
 use handoff::store::Store;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
@@ -82,14 +84,9 @@ impl TestApp {
             max_body_bytes,
         };
         let state = AppState::open(&config).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(run(listener, state, async {
-            let _ = stopped.await;
-        }));
+        let (base, stop) = common::serve_in_process(state).await;
         TestApp {
-            base: format!("http://{addr}"),
+            base,
             client: reqwest::Client::new(),
             db,
             admin,

@@ -25,7 +25,7 @@ use handoff::cli::TokenRole;
 use handoff::replay::DEFAULT_POLICY;
 use handoff::serve::auth::create_token;
 use handoff::serve::clock::{Clock, ManualClock, SystemClock};
-use handoff::serve::{clock_loop, run, AppState, ServeConfig};
+use handoff::serve::{clock_loop, AppState, ServeConfig};
 use handoff::store::{DeliveryStatus, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -85,14 +85,9 @@ impl App {
             max_body_bytes: 1 << 20,
         };
         let state = AppState::open_with_clock(&config, clock).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(run(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
+        let (base, stop) = common::serve_in_process(state.clone()).await;
         App {
-            base: format!("http://{addr}"),
+            base,
             client: reqwest::Client::new(),
             state,
             ingest,

@@ -16,11 +16,13 @@
 //!   March 15:00, which is EDT (UTC-4) after the change of 8 March, so
 //!   19:00Z, not 20:00Z. One call of 7: breached at that deadline.
 
+mod common;
+
 use std::path::PathBuf;
 
 use handoff::cli::TokenRole;
 use handoff::serve::auth::create_token;
-use handoff::serve::{run, AppState, ServeConfig};
+use handoff::serve::{AppState, ServeConfig};
 use handoff::store::Store;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -86,14 +88,9 @@ impl TestApp {
             max_body_bytes: 1 << 20,
         };
         let state = AppState::open(&config).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(run(listener, state, async {
-            let _ = stopped.await;
-        }));
+        let (base, stop) = common::serve_in_process(state).await;
         TestApp {
-            base: format!("http://{addr}"),
+            base,
             client: reqwest::Client::new(),
             db,
             admin,

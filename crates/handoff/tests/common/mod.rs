@@ -76,3 +76,17 @@ pub fn start_server(
     std::thread::spawn(move || for _ in lines {});
     (server, base)
 }
+
+/// Serves `state` in this process on a free port until the returned sender
+/// is dropped or fires; returns the base URL and that sender.
+pub async fn serve_in_process(
+    state: handoff::serve::AppState,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(handoff::serve::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    (format!("http://{addr}"), stop)
+}
