@@ -87,6 +87,7 @@ fn store_with(alerts: &[serde_json::Value]) -> Mutex<Store> {
             id: a["id"].as_str().unwrap().to_string(),
             json: a.to_string(),
             status: DeliveryStatus::Pending,
+            not_before: None,
         })
         .collect();
     store.outbox_record(&new, t0()).unwrap();

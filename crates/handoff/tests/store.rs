@@ -140,7 +140,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     let path = dir.path().join("h.db");
     {
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(store.schema_version().unwrap(), 5);
         store.append(&sample()).unwrap();
         let row = RejectedRow {
             source: "x.csv".into(),
@@ -164,7 +164,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     // Reopen: the migration does not run again (it would fail on the
     // existing tables), and every table still holds its rows.
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(
         ids(&store.events_ordered().unwrap()),
         ["s0", "s1", "a1", "h1"]
@@ -237,6 +237,7 @@ fn outbox_records_an_alert_once_and_tracks_its_delivery() {
         id: id.into(),
         json: "{}".into(),
         status,
+        not_before: None,
     };
     let now = at("2026-03-03T16:00:01Z");
     // Events and their alert in one transaction; the same alert raised
@@ -271,4 +272,50 @@ fn outbox_records_an_alert_once_and_tracks_its_delivery() {
         (DeliveryStatus::Sent, 2, Some(retry))
     );
     assert_eq!(store.outbox_all().unwrap().len(), 2);
+}
+
+#[test]
+fn outbox_holds_a_notice_until_its_instant_and_retracts_only_pending_ones() {
+    use chrono::{DateTime, Utc};
+    use handoff::store::{DeliveryStatus, NewAlert};
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let mut store = Store::open_in_memory().unwrap();
+    let now = at("2026-03-03T22:00:00Z");
+    let morning = at("2026-03-04T14:00:00Z");
+    let new = |id: &str, not_before| NewAlert {
+        id: id.into(),
+        json: "{}".into(),
+        status: DeliveryStatus::Pending,
+        not_before,
+    };
+    store
+        .outbox_record(&[new("held", Some(morning)), new("now", None)], now)
+        .unwrap();
+    // The held notice is not due in the night, and is at its instant.
+    let due = |s: &mut Store, t| -> Vec<String> {
+        s.outbox_due(t, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.alert_id)
+            .collect()
+    };
+    assert_eq!(due(&mut store, now), ["now"]);
+    assert_eq!(due(&mut store, morning), ["held", "now"]);
+    // A sent entry stays sent; the pending one is retracted with its reason.
+    store.outbox_mark_sent("now", now).unwrap();
+    let ids = ["held".to_string(), "now".to_string()];
+    assert_eq!(
+        store
+            .outbox_retract(&ids, "first touch arrived late")
+            .unwrap(),
+        1
+    );
+    let held = store.outbox_entry("held").unwrap().unwrap();
+    assert_eq!(held.status, DeliveryStatus::Retracted);
+    assert_eq!(held.last_error.as_deref(), Some("first touch arrived late"));
+    assert_eq!(
+        store.outbox_entry("now").unwrap().unwrap().status,
+        DeliveryStatus::Sent
+    );
+    assert!(due(&mut store, morning).is_empty());
 }

@@ -244,6 +244,7 @@ impl Live {
                     id: a.id.clone(),
                     json: serde_json::to_string(a).context("writing an alert as JSON")?,
                     status: self.status_of(a),
+                    not_before: None,
                 })
             })
             .collect()

@@ -67,12 +67,13 @@ pub struct Gauges {
     pub clocks_open: usize,
     /// Clocks breached, over the whole log.
     pub breaches: usize,
-    /// Outbox entries by delivery status: pending, sent, failed, historical.
-    pub alerts: [usize; 4],
+    /// Outbox entries by delivery status: pending, sent, failed, historical,
+    /// retracted.
+    pub alerts: [usize; 5],
 }
 
 /// Delivery statuses in the order of [`Gauges::alerts`].
-pub const ALERT_STATUSES: [&str; 4] = ["pending", "sent", "failed", "historical"];
+pub const ALERT_STATUSES: [&str; 5] = ["pending", "sent", "failed", "historical", "retracted"];
 
 impl Metrics {
     /// Counts `n` events ingested with `outcome`.
@@ -223,7 +224,7 @@ mod tests {
         let text = m.render(Gauges {
             clocks_open: 4,
             breaches: 1,
-            alerts: [2, 5, 1, 0],
+            alerts: [2, 5, 1, 0, 0],
         });
         for line in [
             "handoff_events_ingested_total{outcome=\"accepted\"} 5",
@@ -243,6 +244,7 @@ mod tests {
             "handoff_alerts{status=\"sent\"} 5",
             "handoff_alerts{status=\"failed\"} 1",
             "handoff_alerts{status=\"historical\"} 0",
+            "handoff_alerts{status=\"retracted\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_lean_event_log.sql"),
     include_str!("migrations/0003_tokens.sql"),
     include_str!("migrations/0004_outbox.sql"),
+    include_str!("migrations/0005_outbox_retracted.sql"),
 ];
 
 /// How long a writer waits for another process's lock before failing, in

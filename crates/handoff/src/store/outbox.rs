@@ -27,6 +27,9 @@ pub enum DeliveryStatus {
     Failed,
     /// Raised for a time before the service went live: kept, never sent.
     Historical,
+    /// Made moot before it was sent (a late event showed the breach never
+    /// happened): kept with the reason, never sent.
+    Retracted,
 }
 
 impl DeliveryStatus {
@@ -36,6 +39,7 @@ impl DeliveryStatus {
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Historical => "historical",
+            DeliveryStatus::Retracted => "retracted",
         }
     }
 
@@ -45,6 +49,7 @@ impl DeliveryStatus {
             "sent" => DeliveryStatus::Sent,
             "failed" => DeliveryStatus::Failed,
             "historical" => DeliveryStatus::Historical,
+            "retracted" => DeliveryStatus::Retracted,
             other => anyhow::bail!("unknown delivery status {other:?} in the outbox"),
         })
     }
@@ -56,6 +61,9 @@ pub struct NewAlert {
     pub id: String,
     pub json: String,
     pub status: DeliveryStatus,
+    /// Not sent before this instant: a notice held until its recipient's
+    /// working hours, or a later step of an escalation chain. `None`: at once.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// One outbox entry as stored.
@@ -130,13 +138,14 @@ fn insert_alerts(
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO outbox (alert_id, alert, created_at, status) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT(alert_id) DO NOTHING",
+        "INSERT INTO outbox (alert_id, alert, created_at, status, next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(alert_id) DO NOTHING",
     )?;
     let mut inserted = 0;
+    let now = now.to_rfc3339();
     for a in alerts {
-        let now = now.to_rfc3339();
-        inserted += insert.execute(params![a.id, a.json, now, a.status.as_str()])?;
+        let held = a.not_before.map(|t| t.to_rfc3339());
+        inserted += insert.execute(params![a.id, a.json, now, a.status.as_str(), held])?;
     }
     Ok(inserted)
 }
@@ -226,5 +235,26 @@ impl Store {
             params![alert_id, status, error, retry_at.map(|t| t.to_rfc3339())],
         )?;
         Ok(())
+    }
+
+    /// Retracts pending entries that a replay no longer raises: each is kept
+    /// as `retracted` with `reason`, and never sent. Entries already sent,
+    /// failed or historical are left as they are. Returns how many changed.
+    pub fn outbox_retract(&mut self, alert_ids: &[String], reason: &str) -> Result<usize> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE outbox SET status = 'retracted', last_error = ?2, next_attempt_at = NULL \
+                 WHERE alert_id = ?1 AND status = 'pending'",
+            )?;
+            for id in alert_ids {
+                changed += update.execute(params![id, reason])?;
+            }
+        }
+        tx.commit().context("committing retracted alerts")?;
+        Ok(changed)
     }
 }

@@ -5,8 +5,9 @@
 //! its recipients resolved from the organisation. The live engine records
 //! each one in the store's outbox once, under its stable id
 //! ([`crate::serve::live`]); its *delivery* is the outbox entry's status
-//! (`pending`, `sent`, `failed` or `historical`: raised for an instant
-//! before the service went live, never sent), attempts, last error and
+//! (`pending`, `sent`, `failed`, `historical`: raised for an instant before
+//! the service went live, or `retracted`: made moot before it was sent),
+//! attempts, last error and
 //! when it was sent. An alert shown by a replay but never recorded (GET
 //! /v1/accounts/{id} judged at another instant) says `not_sent`.
 

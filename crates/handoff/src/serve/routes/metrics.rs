@@ -57,6 +57,7 @@ pub async fn get_metrics(
             DeliveryStatus::Sent => 1,
             DeliveryStatus::Failed => 2,
             DeliveryStatus::Historical => 3,
+            DeliveryStatus::Retracted => 4,
         };
         gauges.alerts[i] += 1;
     }
