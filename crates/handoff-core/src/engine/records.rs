@@ -61,6 +61,11 @@ pub struct AccountRecord {
     pub floor: Option<DateTime<Utc>>,
     /// Activities with no cycle open.
     pub loose_activities: u32,
+    /// The last time a person acted on the account (see
+    /// [`acting_on`](super::acting_on)); an escalation step is raised only
+    /// when nobody acted since the breach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<DateTime<Utc>>,
     /// Data problems found while applying events.
     pub warnings: Vec<DataWarning>,
 }
@@ -87,6 +92,7 @@ impl AccountRecord {
             icp_miss: None,
             floor: None,
             loose_activities: 0,
+            last_action: None,
             warnings: Vec::new(),
         }
     }
@@ -323,6 +329,11 @@ pub struct Recipient {
     pub role: String,
     /// Absent when nobody in the organisation holds the role.
     pub who: Option<String>,
+    /// The notice waits until this instant, the start of the recipient's
+    /// next working hours; absent when it may go at once (inside working
+    /// hours, or the rule may wake them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<DateTime<Utc>>,
 }
 
 /// A metric value behind a metric alert.
@@ -352,6 +363,13 @@ pub struct Alert {
     pub metric: Option<MetricReading>,
     /// Event ids behind the alert.
     pub evidence: Vec<String>,
+    /// 0 for the first notice; n for step n of the rule's escalation chain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A change the engine made, for adapters that act on changes.
