@@ -363,8 +363,8 @@ impl Chain {
         let n = self.keys.len();
         // Rows: (I - Q) a = r.
         let mut m = vec![vec![0.0; n + 1]; n];
-        for i in 0..n {
-            m[i][i] = 1.0;
+        for (i, row) in m.iter_mut().enumerate() {
+            row[i] = 1.0;
             if Some(i) == removed {
                 continue; // a_removed = 0
             }
@@ -372,12 +372,12 @@ impl Chain {
             if out == 0.0 {
                 continue;
             }
-            for j in 0..n {
+            for (j, count) in self.between[i].iter().enumerate() {
                 if Some(j) != removed {
-                    m[i][j] -= self.between[i][j] / out;
+                    row[j] -= count / out;
                 }
             }
-            m[i][n] = self.conversion[i] / out;
+            row[n] = self.conversion[i] / out;
         }
         let a = solve(m);
         let total: f64 = self.start.iter().sum();
@@ -403,12 +403,13 @@ fn solve(mut m: Vec<Vec<f64>>) -> Vec<f64> {
             continue;
         }
         m.swap(col, pivot);
-        for row in 0..n {
-            if row != col {
-                let f = m[row][col] / m[col][col];
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / pivot_row[col];
                 if f != 0.0 {
-                    for k in col..=n {
-                        m[row][k] -= f * m[col][k];
+                    for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                        *x -= f * p;
                     }
                 }
             }
