@@ -426,6 +426,123 @@ fn solve(mut m: Vec<Vec<f64>>) -> Vec<f64> {
         .collect()
 }
 
+/// What a journey converts into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// Won ARR: one journey per opportunity won in the period, worth its
+    /// amount.
+    WonArr,
+    /// Pipeline: one journey per opportunity opened in the period, worth
+    /// its amount when known (0 otherwise).
+    Pipeline,
+}
+
+/// Collects every account's marketing touches (engagement events; a touch
+/// without a channel is credited to `(no channel)`), in any order.
+#[derive(Debug, Default)]
+pub struct TouchLog {
+    touches: BTreeMap<String, Vec<Touch>>,
+}
+
+/// The key of touches whose engagement named no channel.
+pub const NO_CHANNEL: &str = "(no channel)";
+
+impl TouchLog {
+    /// Records the event if it is an account's engagement.
+    pub fn add(&mut self, ev: &crate::event::Event) {
+        let crate::event::EventBody::Engagement(e) = &ev.body else {
+            return;
+        };
+        let Some(account) = &e.account else {
+            return;
+        };
+        self.touches
+            .entry(account.clone())
+            .or_default()
+            .push(Touch {
+                at: ev.at_utc(),
+                channel: e.channel.clone().unwrap_or_else(|| NO_CHANNEL.to_string()),
+                campaign: e.campaign.clone(),
+            });
+    }
+
+    /// The journeys of `goal` for the period `[from, to)`: each conversion
+    /// with the account's touches in the `lookback` before its opportunity
+    /// opened (both ends included), and, as not converted, every other
+    /// account touched in `[from - lookback, to)`, with those touches.
+    pub fn journeys(
+        mut self,
+        snapshot: &crate::engine::Snapshot,
+        goal: Goal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        lookback: chrono::Duration,
+    ) -> Vec<Journey> {
+        for list in self.touches.values_mut() {
+            list.sort_by(|a, b| (a.at, &a.channel).cmp(&(b.at, &b.channel)));
+        }
+        let mut out = Vec::new();
+        let mut converted = BTreeSet::new();
+        for acc in &snapshot.accounts {
+            let touches = self.touches.get(&acc.id).map(Vec::as_slice).unwrap_or(&[]);
+            for o in &acc.opportunities {
+                let at = match goal {
+                    Goal::WonArr => match o.won_at {
+                        Some(w) => w,
+                        None => continue,
+                    },
+                    Goal::Pipeline => o.opened_at,
+                };
+                if at < from || at >= to {
+                    continue;
+                }
+                let window = o.opened_at - lookback;
+                let before: Vec<Touch> = touches
+                    .iter()
+                    .filter(|t| t.at >= window && t.at <= o.opened_at)
+                    .cloned()
+                    .collect();
+                let lead_at = acc
+                    .cycles
+                    .iter()
+                    .filter_map(|c| c.mqa_at)
+                    .filter(|m| *m <= o.opened_at)
+                    .max();
+                converted.insert(acc.id.as_str());
+                out.push(Journey {
+                    account: acc.id.clone(),
+                    touches: before,
+                    outcome: Outcome::Converted {
+                        at,
+                        value: o.amount.unwrap_or(0.0),
+                        lead_at,
+                        opportunity_at: Some(o.opened_at),
+                    },
+                });
+            }
+        }
+        for (account, touches) in &self.touches {
+            if converted.contains(account.as_str()) {
+                continue;
+            }
+            let seen: Vec<Touch> = touches
+                .iter()
+                .filter(|t| t.at >= from - lookback && t.at < to)
+                .cloned()
+                .collect();
+            if !seen.is_empty() {
+                out.push(Journey {
+                    account: account.clone(),
+                    touches: seen,
+                    outcome: Outcome::Lost,
+                });
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,5 +721,76 @@ mod tests {
             &params()
         )
         .is_empty());
+    }
+
+    #[test]
+    fn journeys_from_events_take_touches_in_the_lookback_before_the_opportunity() {
+        use crate::engine::{sort_events, Engine};
+        use crate::event::Event;
+        let policy =
+            crate::Policy::from_toml(include_str!("../../../policies/default.toml")).unwrap();
+        let lines = [
+            r#"{"id":"e0","type":"engagement","at":"2025-06-01T12:00:00Z","account":"acme","kind":"webinar","channel":"events"}"#,
+            r#"{"id":"e1","type":"engagement","at":"2026-03-01T12:00:00Z","account":"acme","kind":"email_click","channel":"email","campaign":"spring"}"#,
+            r#"{"id":"e2","type":"engagement","at":"2026-03-03T12:00:00Z","account":"acme","kind":"ad_click","channel":"search"}"#,
+            r#"{"id":"o1","type":"opportunity","at":"2026-03-09T12:00:00Z","opportunity":"o1","account":"acme","stage":"sqo"}"#,
+            r#"{"id":"e3","type":"engagement","at":"2026-03-10T12:00:00Z","account":"acme","kind":"webinar","channel":"events"}"#,
+            r#"{"id":"o2","type":"opportunity","at":"2026-03-15T12:00:00Z","opportunity":"o1","account":"acme","stage":"won","amount":1000}"#,
+            r#"{"id":"b1","type":"engagement","at":"2026-03-02T12:00:00Z","account":"beta","kind":"email_click"}"#,
+        ];
+        let mut events: Vec<Event> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        sort_events(&mut events);
+        let mut engine = Engine::new(&policy);
+        let mut log = TouchLog::default();
+        let mut sink = Vec::new();
+        for e in &events {
+            engine.apply(e, &mut sink);
+            log.add(e);
+        }
+        let snap = engine.finish(at("2026-04-01T00:00:00Z"));
+        let journeys = log.journeys(
+            &snap,
+            Goal::WonArr,
+            at("2026-03-01T00:00:00Z"),
+            at("2026-04-01T00:00:00Z"),
+            chrono::Duration::days(180),
+        );
+        // acme: won on the 15th for 1,000; touches within 180 days before the
+        // opportunity opened on the 9th: email (1st) and search (3rd). The
+        // webinar of June 2025 is 281 days earlier, the one of the 10th after.
+        // beta: touched, never converted, its touch has no channel.
+        let got: Vec<(&str, Vec<&str>, bool)> = journeys
+            .iter()
+            .map(|j| {
+                let path = j.touches.iter().map(|t| t.channel.as_str()).collect();
+                (
+                    j.account.as_str(),
+                    path,
+                    matches!(j.outcome, Outcome::Converted { .. }),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("acme", vec!["email", "search"], true),
+                ("beta", vec![NO_CHANNEL], false)
+            ]
+        );
+        let Outcome::Converted {
+            value,
+            opportunity_at,
+            ..
+        } = journeys[0].outcome
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (value, opportunity_at),
+            (1000.0, Some(at("2026-03-09T12:00:00Z")))
+        );
     }
 }
