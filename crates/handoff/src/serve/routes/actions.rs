@@ -28,10 +28,14 @@ use super::replay;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
+use crate::serve::openapi::schemas::{
+    AcceptBody, ActivityBody, BadRequest, DispositionBody, Forbidden, InternalError, NotFound,
+    PayloadTooLarge, ReassignBody, RejectBody, Unauthorized, Unprocessable,
+};
 use crate::serve::AppState;
 
 /// The kinds of activity a person records.
-const ACTIVITY_KINDS: [&str; 4] = ["call", "email", "meeting", "social"];
+pub(crate) const ACTIVITY_KINDS: [&str; 4] = ["call", "email", "meeting", "social"];
 
 /// Which action a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,31 @@ impl Kind {
 }
 
 /// POST /v1/accounts/{id}/accept: Sales accepts the hand-off (a SAL).
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/accept",
+    tag = "actions",
+    summary = "Accept a hand-off",
+    description = "Sales accepts the hand-off: the account is a SAL (event `accepted`). \
+                   Recorded as an event appended to the store (id `api:` and 32 random \
+                   hex digits, `at` the service's clock unless given), on disk \
+                   before the answer. Each call makes a new event: for retries that must be \
+                   safe, post the event with an id of your own to /v1/events.",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body(content = AcceptBody, description = "The action's fields as a JSON object; \
+                                                    an empty body is `{}`."),
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError),
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn accept(
     state: State<AppState>,
     caller: Caller,
@@ -78,6 +107,31 @@ pub async fn accept(
 
 /// POST /v1/accounts/{id}/reject: Sales rejects the hand-off; `reason` is
 /// required.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/reject",
+    tag = "actions",
+    summary = "Reject a hand-off",
+    description = "Sales rejects the hand-off, with a reason (event `rejected`). \
+                   Recorded as an event appended to the store (id `api:` and 32 random \
+                   hex digits, `at` the service's clock unless given), on disk \
+                   before the answer. Each call makes a new event: for retries that must be \
+                   safe, post the event with an id of your own to /v1/events.",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body(content = RejectBody, description = "The action's fields as a JSON object; \
+                                                    an empty body is `{}`."),
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError),
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn reject(
     state: State<AppState>,
     caller: Caller,
@@ -88,6 +142,31 @@ pub async fn reject(
 }
 
 /// POST /v1/accounts/{id}/activity: a follow-up attempt; `kind` required.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/activity",
+    tag = "actions",
+    summary = "Record a follow-up attempt",
+    description = "A rep called, emailed, met or reached out on social (event `activity`). \
+                   Recorded as an event appended to the store (id `api:` and 32 random \
+                   hex digits, `at` the service's clock unless given), on disk \
+                   before the answer. Each call makes a new event: for retries that must be \
+                   safe, post the event with an id of your own to /v1/events.",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body(content = ActivityBody, description = "The action's fields as a JSON object; \
+                                                    an empty body is `{}`."),
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError),
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn activity(
     state: State<AppState>,
     caller: Caller,
@@ -98,6 +177,31 @@ pub async fn activity(
 }
 
 /// POST /v1/accounts/{id}/disposition: a SAL's status; `status` required.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/disposition",
+    tag = "actions",
+    summary = "Record a disposition",
+    description = "The status and next step of a SAL (event `disposition`). \
+                   Recorded as an event appended to the store (id `api:` and 32 random \
+                   hex digits, `at` the service's clock unless given), on disk \
+                   before the answer. Each call makes a new event: for retries that must be \
+                   safe, post the event with an id of your own to /v1/events.",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body(content = DispositionBody, description = "The action's fields as a JSON object; \
+                                                    an empty body is `{}`."),
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError),
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn disposition(
     state: State<AppState>,
     caller: Caller,
@@ -108,6 +212,31 @@ pub async fn disposition(
 }
 
 /// POST /v1/accounts/{id}/reassign: the account moves to `rep`.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/reassign",
+    tag = "actions",
+    summary = "Reassign an account",
+    description = "The account moves to another rep; its clocks keep running (event `reassign`). \
+                   Recorded as an event appended to the store (id `api:` and 32 random \
+                   hex digits, `at` the service's clock unless given), on disk \
+                   before the answer. Each call makes a new event: for retries that must be \
+                   safe, post the event with an id of your own to /v1/events.",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body(content = ReassignBody, description = "The action's fields as a JSON object; \
+                                                    an empty body is `{}`."),
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError),
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn reassign(
     state: State<AppState>,
     caller: Caller,
