@@ -6,7 +6,8 @@
 //! event model and records (its `openapi` feature) and the wrapping in
 //! [`schemas`]. [`ApiDoc`] gathers them, and two *modifiers* finish the
 //! document: the bearer security scheme, and a line naming the roles each
-//! operation admits. The roles come from [`Action::roles`], the same rule
+//! operation admits. The roles come from
+//! [`Action::roles`](crate::serve::auth::Action::roles), the same rule
 //! the service enforces, and are also given as the extension
 //! `x-handoff-roles` for tools.
 //!
@@ -23,8 +24,6 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
 use super::routes;
-#[cfg(doc)]
-use crate::serve::auth::Action;
 use schemas::{
     BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unprocessable,
 };

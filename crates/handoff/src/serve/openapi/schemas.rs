@@ -6,9 +6,9 @@
 //! clock, an alert, the scorecard) are the core's own types, whose schemas
 //! come from the core under its `openapi` feature. What is here is the
 //! wrapping the adapter adds: an `as_of`, an alert's `delivery`, the error
-//! body. These types are never built; the test `openapi_responses` checks
-//! that real answers fit them, field by field, so they cannot drift from
-//! the handlers unnoticed.
+//! body. These types are never built; tests/openapi.rs checks that real
+//! answers fit them, field by field, so they cannot drift from the handlers
+//! unnoticed.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use handoff_core::engine::{AccountRecord, Alert};
