@@ -78,7 +78,14 @@ pub const ROLES_EXTENSION: &str = "x-handoff-roles";
         (name = "events", description = "Ingestion of events from CRMs and marketing tools."),
         (name = "scorecard", description = "The SLA scorecard, as `handoff report` prints it."),
         (name = "accounts", description = "One account's derived record."),
-        (name = "actions", description = "People's actions on an account, stored as events."),
+        (name = "actions", description = "People's actions on an account. Each is recorded \
+                                          as an event appended to the store (id `api:` and 32 \
+                                          random hex digits, `at` the service's clock unless \
+                                          the body gives it), on disk before the 201. The body \
+                                          is a JSON object of the action's fields; an empty \
+                                          body counts as `{}`. Each call makes a new event: \
+                                          for retries that must be safe, post the event with \
+                                          an id of your own to /v1/events."),
         (name = "clocks", description = "SLA clocks and breaches, judged as of an instant."),
         (name = "alerts", description = "The alerts in the outbox and their delivery."),
         (name = "operations", description = "Health, readiness, metrics, this document."),

@@ -18,7 +18,7 @@ use handoff_core::metrics::{
 use serde::Serialize;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
-use utoipa::{PartialSchema, ToResponse, ToSchema};
+use utoipa::{IntoResponses, PartialSchema, ToResponse, ToSchema};
 
 use crate::serve::routes::actions::ACTIVITY_KINDS;
 use crate::serve::routes::clocks::ClockView;
@@ -309,6 +309,33 @@ pub struct Unprocessable(ErrorBody);
 #[derive(ToResponse)]
 #[expect(dead_code, reason = "a response shape for the document, never built")]
 pub struct InternalError(ErrorBody);
+
+/// The answers every operation that needs a token may give besides its
+/// own: 401, 403 and 500.
+#[derive(IntoResponses)]
+pub enum TokenErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 500)]
+    Internal(#[ref_response] InternalError),
+}
+
+/// The errors of a person's action besides [`TokenErrors`]: a body that
+/// is not a JSON object, an unknown account, a body over the limit, a
+/// field at fault.
+#[derive(IntoResponses)]
+pub enum ActionErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 422)]
+    Unprocessable(#[ref_response] Unprocessable),
+}
 
 #[cfg(test)]
 mod tests {

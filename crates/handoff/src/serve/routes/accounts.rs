@@ -19,9 +19,7 @@ use super::scorecard::parse_as_of;
 use super::{query, replay};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
-use crate::serve::openapi::schemas::{
-    AccountAnswer, BadRequest, Forbidden, InternalError, NotFound, Unauthorized,
-};
+use crate::serve::openapi::schemas::{AccountAnswer, BadRequest, NotFound, TokenErrors};
 use crate::serve::AppState;
 
 /// The query parameters of GET /v1/accounts/{id}.
@@ -78,10 +76,8 @@ pub fn unknown_account(id: &str, lead_exists: bool) -> ApiError {
     responses(
         (status = 200, description = "The account's record", body = AccountAnswer),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]

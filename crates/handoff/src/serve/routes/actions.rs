@@ -29,8 +29,7 @@ use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
 use crate::serve::openapi::schemas::{
-    AcceptBody, ActivityBody, BadRequest, DispositionBody, Forbidden, InternalError, NotFound,
-    PayloadTooLarge, ReassignBody, RejectBody, Unauthorized, Unprocessable,
+    AcceptBody, ActionErrors, ActivityBody, DispositionBody, ReassignBody, RejectBody, TokenErrors,
 };
 use crate::serve::AppState;
 
@@ -76,23 +75,13 @@ impl Kind {
     path = "/v1/accounts/{id}/accept",
     tag = "actions",
     summary = "Accept a hand-off",
-    description = "Sales accepts the hand-off: the account is a SAL (event `accepted`). \
-                   Recorded as an event appended to the store (id `api:` and 32 random \
-                   hex digits, `at` the service's clock unless given), on disk \
-                   before the answer. Each call makes a new event: for retries that must be \
-                   safe, post the event with an id of your own to /v1/events.",
+    description = "Sales accepts the hand-off: the account is a SAL (event `accepted`).",
     params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
-    request_body(content = AcceptBody, description = "The action's fields as a JSON object; \
-                                                    an empty body is `{}`."),
+    request_body = AcceptBody,
     responses(
         (status = 201, description = "The stored event", body = Event),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError),
+        ActionErrors,
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
 )]
@@ -112,23 +101,13 @@ pub async fn accept(
     path = "/v1/accounts/{id}/reject",
     tag = "actions",
     summary = "Reject a hand-off",
-    description = "Sales rejects the hand-off, with a reason (event `rejected`). \
-                   Recorded as an event appended to the store (id `api:` and 32 random \
-                   hex digits, `at` the service's clock unless given), on disk \
-                   before the answer. Each call makes a new event: for retries that must be \
-                   safe, post the event with an id of your own to /v1/events.",
+    description = "Sales rejects the hand-off, with a reason (event `rejected`).",
     params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
-    request_body(content = RejectBody, description = "The action's fields as a JSON object; \
-                                                    an empty body is `{}`."),
+    request_body = RejectBody,
     responses(
         (status = 201, description = "The stored event", body = Event),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError),
+        ActionErrors,
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
 )]
@@ -147,23 +126,13 @@ pub async fn reject(
     path = "/v1/accounts/{id}/activity",
     tag = "actions",
     summary = "Record a follow-up attempt",
-    description = "A rep called, emailed, met or reached out on social (event `activity`). \
-                   Recorded as an event appended to the store (id `api:` and 32 random \
-                   hex digits, `at` the service's clock unless given), on disk \
-                   before the answer. Each call makes a new event: for retries that must be \
-                   safe, post the event with an id of your own to /v1/events.",
+    description = "A rep called, emailed, met or reached out on social (event `activity`).",
     params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
-    request_body(content = ActivityBody, description = "The action's fields as a JSON object; \
-                                                    an empty body is `{}`."),
+    request_body = ActivityBody,
     responses(
         (status = 201, description = "The stored event", body = Event),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError),
+        ActionErrors,
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
 )]
@@ -182,23 +151,13 @@ pub async fn activity(
     path = "/v1/accounts/{id}/disposition",
     tag = "actions",
     summary = "Record a disposition",
-    description = "The status and next step of a SAL (event `disposition`). \
-                   Recorded as an event appended to the store (id `api:` and 32 random \
-                   hex digits, `at` the service's clock unless given), on disk \
-                   before the answer. Each call makes a new event: for retries that must be \
-                   safe, post the event with an id of your own to /v1/events.",
+    description = "The status and next step of a SAL (event `disposition`).",
     params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
-    request_body(content = DispositionBody, description = "The action's fields as a JSON object; \
-                                                    an empty body is `{}`."),
+    request_body = DispositionBody,
     responses(
         (status = 201, description = "The stored event", body = Event),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError),
+        ActionErrors,
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
 )]
@@ -217,23 +176,13 @@ pub async fn disposition(
     path = "/v1/accounts/{id}/reassign",
     tag = "actions",
     summary = "Reassign an account",
-    description = "The account moves to another rep; its clocks keep running (event `reassign`). \
-                   Recorded as an event appended to the store (id `api:` and 32 random \
-                   hex digits, `at` the service's clock unless given), on disk \
-                   before the answer. Each call makes a new event: for retries that must be \
-                   safe, post the event with an id of your own to /v1/events.",
+    description = "The account moves to another rep; its clocks keep running (event `reassign`).",
     params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
-    request_body(content = ReassignBody, description = "The action's fields as a JSON object; \
-                                                    an empty body is `{}`."),
+    request_body = ReassignBody,
     responses(
         (status = 201, description = "The stored event", body = Event),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError),
+        ActionErrors,
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
 )]

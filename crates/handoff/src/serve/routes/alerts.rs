@@ -23,9 +23,7 @@ use super::query;
 use super::scorecard::parse_as_of;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
-use crate::serve::openapi::schemas::{
-    AlertsAnswer, BadRequest, Forbidden, InternalError, Unauthorized,
-};
+use crate::serve::openapi::schemas::{AlertsAnswer, BadRequest, TokenErrors};
 use crate::serve::AppState;
 use crate::store::OutboxEntry;
 
@@ -89,9 +87,7 @@ fn entry_json(entry: &OutboxEntry) -> Result<(DateTime<Utc>, Value), ApiError> {
     responses(
         (status = 200, description = "The alerts raised by `as_of`", body = AlertsAnswer),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]

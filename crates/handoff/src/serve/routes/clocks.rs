@@ -21,9 +21,7 @@ use super::scorecard::parse_as_of;
 use super::{query, replay};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
-use crate::serve::openapi::schemas::{
-    BadRequest, BreachesAnswer, ClocksAnswer, Forbidden, InternalError, Unauthorized,
-};
+use crate::serve::openapi::schemas::{BadRequest, BreachesAnswer, ClocksAnswer, TokenErrors};
 use crate::serve::AppState;
 
 /// The query parameters of GET /v1/clocks.
@@ -134,9 +132,7 @@ fn parse_state(text: &str) -> Result<ClockState, ApiError> {
     responses(
         (status = 200, description = "The clocks", body = ClocksAnswer),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]
@@ -174,9 +170,7 @@ pub async fn get_clocks(
     responses(
         (status = 200, description = "The breaches", body = BreachesAnswer),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]

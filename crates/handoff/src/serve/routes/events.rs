@@ -30,9 +30,7 @@ use crate::import::event_json::{json_syntax_reason, parse_event_line};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
-use crate::serve::openapi::schemas::{
-    BadRequest, Forbidden, InternalError, PayloadTooLarge, Unauthorized,
-};
+use crate::serve::openapi::schemas::{BadRequest, PayloadTooLarge, TokenErrors};
 use crate::serve::AppState;
 
 /// The NDJSON media type.
@@ -122,10 +120,8 @@ impl Batch {
         (status = 200, description = "The body was read; the counts say what was stored, \
                                       even when every item was rejected", body = IngestReport),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Ingest.roles()))),
 )]

@@ -16,7 +16,7 @@ use super::replay;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Gauges;
-use crate::serve::openapi::schemas::{Forbidden, InternalError, Unauthorized};
+use crate::serve::openapi::schemas::TokenErrors;
 use crate::serve::AppState;
 use crate::store::DeliveryStatus;
 
@@ -36,9 +36,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
     responses(
         (status = 200, description = "The Prometheus text format", body = String,
          content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]

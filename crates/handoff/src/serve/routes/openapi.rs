@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::openapi::document_json;
-use crate::serve::openapi::schemas::{Forbidden, InternalError, Unauthorized};
+use crate::serve::openapi::schemas::TokenErrors;
 
 /// GET /v1/openapi.json (every role).
 #[utoipa::path(
@@ -26,9 +26,7 @@ use crate::serve::openapi::schemas::{Forbidden, InternalError, Unauthorized};
     responses(
         (status = 200, description = "The OpenAPI document", body = Object,
          content_type = "application/json"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]

@@ -25,9 +25,7 @@ use crate::replay::replay_log;
 use crate::report::{dimension, render};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
-use crate::serve::openapi::schemas::{
-    BadRequest, Forbidden, InternalError, ScorecardAnswer, Unauthorized,
-};
+use crate::serve::openapi::schemas::{BadRequest, ScorecardAnswer, TokenErrors};
 use crate::serve::{blocking, AppState};
 use crate::store::Store;
 
@@ -75,9 +73,7 @@ pub struct ScorecardQuery {
     responses(
         (status = 200, description = "The scorecard", body = ScorecardAnswer),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
+        TokenErrors,
     ),
     extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
 )]
