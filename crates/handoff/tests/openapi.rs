@@ -146,6 +146,15 @@ impl App {
     }
 }
 
+impl App {
+    /// POSTs a JSON value with the token of `role`.
+    async fn post_json(&self, url: &str, role: &str, body: &Value) -> Answer {
+        let body = Some(("application/json", body.to_string()));
+        self.send(Method::POST, url, Some(self.token(role)), body)
+            .await
+    }
+}
+
 impl Drop for App {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -391,19 +400,24 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs openapi-spec-validator on a file: (passed, its output).
-fn spec_validator(file: &Path) -> (bool, String) {
-    let out = Command::new("python3")
-        .args(["-m", "openapi_spec_validator"])
-        .arg(file)
-        .output()
-        .unwrap();
+/// Runs python3 with `args`: (passed, what it printed on both streams).
+fn python(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = Command::new("python3").args(args).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Runs openapi-spec-validator on a file.
+fn spec_validator(file: &Path) -> (bool, String) {
+    python(&[
+        "-m".as_ref(),
+        "openapi_spec_validator".as_ref(),
+        file.as_ref(),
+    ])
 }
 
 #[tokio::test]
@@ -483,45 +497,40 @@ impl Recorded {
     }
 }
 
-/// Runs scripts/check_openapi_answers.py: (passed, its output).
+/// Runs scripts/check_openapi_answers.py on `answers`.
 fn check_answers(dir: &Path, doc: &Value, answers: &[Value]) -> (bool, String) {
     let doc_file = dir.join("doc.json");
     let answers_file = dir.join("answers.json");
     std::fs::write(&doc_file, serde_json::to_string(doc).unwrap()).unwrap();
     std::fs::write(&answers_file, serde_json::to_string(answers).unwrap()).unwrap();
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/check_openapi_answers.py"))
-        .arg(&doc_file)
-        .arg(&answers_file)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let script = repo().join("scripts/check_openapi_answers.py");
+    python(&[script.as_ref(), doc_file.as_ref(), answers_file.as_ref()])
 }
 
-/// A body for an action with only its required fields, each given a value
-/// its schema admits: the first of an enum, an instant for a date-time,
-/// else a rep id (every text field takes one).
+/// A body for an action with only its required fields, each given a
+/// [`sample`] value.
 fn required_only(doc: &Value, op: &Value) -> Value {
     let schema = body_schema(doc, op);
     let mut body = serde_json::Map::new();
     for field in schema["required"].as_array().into_iter().flatten() {
         let field = field.as_str().unwrap();
-        let property = resolve(doc, &schema["properties"][field]);
-        let value = if let Some(first) = property["enum"].get(0) {
-            first.clone()
-        } else if property["format"] == "date-time" {
-            json!("2026-03-03T12:00:00-05:00")
-        } else {
-            json!("r1")
-        };
+        let value = sample(&resolve(doc, &schema["properties"][field]));
         body.insert(field.to_string(), value);
     }
     Value::Object(body)
+}
+
+/// A value a body field's schema admits: the first of an enum, an instant
+/// for a date-time, else a rep id (every text field of an action takes
+/// one).
+fn sample(property: &Value) -> Value {
+    if let Some(first) = property["enum"].get(0) {
+        first.clone()
+    } else if property["format"] == "date-time" {
+        json!("2026-03-03T12:00:00-05:00")
+    } else {
+        json!("r1")
+    }
 }
 
 /// An operation's JSON request body schema, its reference followed.
@@ -618,14 +627,7 @@ async fn real_answers_fit_their_documented_schemas() {
     for path in action_paths(&doc) {
         let body = required_only(&doc, &doc["paths"][&path]["post"]);
         let url = concrete(&path, "acme");
-        let a = app
-            .send(
-                Method::POST,
-                &url,
-                Some(app.token("manager")),
-                json_body(body.to_string()),
-            )
-            .await;
+        let a = app.post_json(&url, "manager", &body).await;
         rec.push("post", &path, &a, StatusCode::CREATED);
     }
 
@@ -663,12 +665,7 @@ async fn real_answers_fit_their_documented_schemas() {
         .await;
     rec.push("post", "/v1/events", &a, StatusCode::PAYLOAD_TOO_LARGE);
     let a = app
-        .send(
-            Method::POST,
-            "/v1/accounts/acme/reject",
-            admin,
-            json_body("{}".into()),
-        )
+        .post_json("/v1/accounts/acme/reject", "admin", &json!({}))
         .await;
     rec.push(
         "post",
@@ -755,7 +752,6 @@ fn the_answer_check_refuses_what_the_document_does_not_say() {
 async fn each_required_field_of_an_action_body_is_enforced_and_no_other_field_is_known() {
     let app = App::start(1 << 20).await;
     let doc = document();
-    let manager = Some(app.token("manager"));
     let a = app
         .send(
             Method::POST,
@@ -788,14 +784,7 @@ async fn each_required_field_of_an_action_body_is_enforced_and_no_other_field_is
         for field in &fields {
             let mut body = full.clone();
             body.as_object_mut().unwrap().remove(field);
-            let a = app
-                .send(
-                    Method::POST,
-                    &url,
-                    manager,
-                    Some(("application/json", body.to_string())),
-                )
-                .await;
+            let a = app.post_json(&url, "manager", &body).await;
             assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{url} {body}");
             assert_eq!(a.body["detail"], json!({ "field": field }), "{url} {body}");
         }
@@ -805,14 +794,7 @@ async fn each_required_field_of_an_action_body_is_enforced_and_no_other_field_is
         assert_eq!(schema["additionalProperties"], json!(false), "{path}");
         let mut body = full.clone();
         body["priority"] = json!("high");
-        let a = app
-            .send(
-                Method::POST,
-                &url,
-                manager,
-                Some(("application/json", body.to_string())),
-            )
-            .await;
+        let a = app.post_json(&url, "manager", &body).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{url} {body}");
         assert_eq!(a.body["detail"], json!({ "field": "priority" }));
 
@@ -821,22 +803,10 @@ async fn each_required_field_of_an_action_body_is_enforced_and_no_other_field_is
         let mut body = full.clone();
         for (field, property) in schema["properties"].as_object().unwrap() {
             if !fields.contains(field) {
-                let property = resolve(&doc, property);
-                body[field] = if property["format"] == "date-time" {
-                    json!("2026-03-03T12:00:00-05:00")
-                } else {
-                    json!("r1")
-                };
+                body[field] = sample(&resolve(&doc, property));
             }
         }
-        let a = app
-            .send(
-                Method::POST,
-                &url,
-                manager,
-                Some(("application/json", body.to_string())),
-            )
-            .await;
+        let a = app.post_json(&url, "manager", &body).await;
         assert_eq!(a.status, StatusCode::CREATED, "{url} {body}: {}", a.body);
     }
     required.sort();
