@@ -30,6 +30,7 @@ pub struct Snapshot {
 
 /// One account's derived state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountRecord {
     pub id: String,
     pub facts: AccountFacts,
@@ -128,6 +129,7 @@ impl AccountRecord {
 
 /// One trip of an account through the funnel.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cycle {
     /// 1 for the first cycle; a return after nurture starts the next.
     pub number: u32,
@@ -202,6 +204,7 @@ impl Cycle {
 
 /// One rep's stretch of ownership.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnerStretch {
     pub rep: String,
     pub from: DateTime<Utc>,
@@ -210,6 +213,7 @@ pub struct OwnerStretch {
 
 /// An opportunity: a deal with its own SQO, won or lost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpportunityRecord {
     pub id: String,
     /// When it reached SQO (or, with no SQO event, its first event).
@@ -257,6 +261,7 @@ impl OpportunityRecord {
 
 /// One entry of the append-only stage history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageChange {
     pub at: DateTime<Utc>,
     pub from: Option<Stage>,
@@ -268,6 +273,7 @@ pub struct StageChange {
 
 /// How a clock ended, or that it has not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClockState {
     Open,
@@ -278,6 +284,7 @@ pub enum ClockState {
 
 /// One SLA clock on one account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClockRecord {
     /// The commitment's id.
     pub commitment: String,
@@ -309,6 +316,7 @@ pub struct ClockRecord {
 
 /// A data problem found while applying an event; the event is kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DataWarning {
     pub at: DateTime<Utc>,
     pub event_id: String,
@@ -317,6 +325,7 @@ pub struct DataWarning {
 
 /// What raised an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     Breach,
@@ -325,6 +334,7 @@ pub enum AlertKind {
 
 /// A person to notify, resolved from a role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recipient {
     pub role: String,
     /// Absent when nobody in the organisation holds the role.
@@ -338,6 +348,7 @@ pub struct Recipient {
 
 /// A metric value behind a metric alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricReading {
     pub value: f64,
     pub n: u32,
@@ -346,6 +357,7 @@ pub struct MetricReading {
 
 /// An alert raised by a rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     /// Stable: the same history raises the same ids.
     pub id: String,
