@@ -55,6 +55,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Tell one account's story: qualification, stages, clocks, alerts.
     Explain(ExplainArgs),
+    /// Replay the stored history under the policy in force and a candidate
+    /// and show the differences, or sweep one policy parameter.
+    Whatif(WhatifArgs),
     /// Check a policy file and report every problem with its position.
     Check(CheckArgs),
     /// Rebuild all derived state from the stored event log.
@@ -182,6 +185,45 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WhatifArgs {
+    /// SQLite database file.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// The candidate policy to compare with the one in force.
+    #[arg(long, conflicts_with = "sweep")]
+    pub policy: Option<PathBuf>,
+    /// The policy in force; default: the one recorded in the store.
+    #[arg(long)]
+    pub current: Option<PathBuf>,
+    /// One parameter of the policy in force at a few values, e.g.
+    /// 'tiers.mid.window=14d,21d,30d,45d' (arrays: 'alerts[1].escalate[0].after=2h,4h').
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// First day compared (inclusive), with --to; default the whole history.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// The day after the last one compared, with --from.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WhatifFormat::Table)]
+    pub format: WhatifFormat,
+    /// Replay the events up to this instant (RFC 3339) and judge clocks then;
+    /// default now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+/// Output format of `whatif`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WhatifFormat {
+    Table,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Args)]
 pub struct ExplainArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -286,6 +328,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Import(a) => crate::import::run(&a),
         Command::Report(a) => crate::report::run(&a),
         Command::Explain(a) => crate::explain::run(&a),
+        Command::Whatif(a) => crate::whatif::run(&a),
         Command::Check(a) => crate::check::run(&a),
         Command::Rebuild(a) => crate::replay::run_rebuild(&a),
         Command::Serve(a) => crate::serve::run_cli(&a),

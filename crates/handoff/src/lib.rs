@@ -25,6 +25,7 @@ pub mod replay;
 pub mod report;
 pub mod serve;
 pub mod store;
+pub mod whatif;
 
 /// mimalloc serves the many small, short-lived allocations of parsing and
 /// replaying events faster than the system allocator (benches/engine.rs).
