@@ -1,16 +1,18 @@
 //! `handoff serve`: the HTTP API over the store (docs/api.md).
 //!
 //! The *service* answers on one listener with a tokio runtime and axum. Its
-//! *state* is the database path, two connections to the SQLite store and
-//! the policy loaded at start-up. The *writer* connection appends ingested
-//! events, one transaction per request, committed to disk before the answer
-//! (`synchronous = FULL`); the *reader* answers the short queries (token
-//! look-ups, readiness), so that a long append does not hold them up. A
-//! scorecard opens its own connection for the length of its replay. The
-//! store is synchronous (rusqlite), so every use of it runs on tokio's
-//! blocking pool, never on the threads that serve requests. The state also
-//! holds the service's own counters ([`metrics`]), which a layer around
-//! every route feeds with each answer's route, status and latency.
+//! *state* is the store's location (a SQLite file or a PostgreSQL
+//! database), two connections to the store and the policy loaded at
+//! start-up. The *writer* connection appends ingested events, one
+//! transaction per request, committed to disk before the answer
+//! (`synchronous = FULL` on SQLite, `synchronous_commit = on` on
+//! PostgreSQL); the *reader* answers the short queries (token look-ups,
+//! readiness), so that a long append does not hold them up. A scorecard
+//! opens its own connection for the length of its replay. The store is
+//! synchronous, so every use of it runs on tokio's blocking pool, never on
+//! the threads that serve requests. The state also holds the service's own
+//! counters ([`metrics`]), which a layer around every route feeds with each
+//! answer's route, status and latency.
 //!
 //! The state also holds the injected [`clock::Clock`] (the wall clock in
 //! `handoff serve`, a hand-set one in tests) and the [`live::Live`] engine:
@@ -28,7 +30,7 @@ pub mod metrics;
 pub mod routes;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -44,7 +46,7 @@ use tokio::sync::oneshot;
 
 use crate::cli::ServeArgs;
 use crate::replay::load_policy;
-use crate::store::{AppendOutcome, Provenance, Store};
+use crate::store::{AppendOutcome, Location, Provenance, Store};
 use clock::{Clock, SystemClock};
 use error::ApiError;
 use live::Live;
@@ -53,8 +55,8 @@ use metrics::Metrics;
 /// What `handoff serve` was asked to run with.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The SQLite database file.
-    pub db: PathBuf,
+    /// The store: a SQLite file or a PostgreSQL database.
+    pub db: Location,
     /// A policy file; default the store's, else the built-in default.
     pub policy: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -68,7 +70,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    db: PathBuf,
+    db: Location,
     writer: Mutex<Store>,
     reader: Mutex<Store>,
     policy: &'static Policy,
@@ -87,9 +89,9 @@ impl AppState {
     /// [`AppState::open`] on an injected clock: replays the log up to the
     /// clock's now into the live engine and records that replay's alerts.
     pub fn open_with_clock(config: &ServeConfig, clock: Arc<dyn Clock>) -> Result<AppState> {
-        let mut writer = Store::open(&config.db)?;
+        let mut writer = Store::open_at(&config.db)?;
         writer.sync_every_commit()?;
-        let reader = Store::open(&config.db)?;
+        let reader = Store::open_at(&config.db)?;
         let (policy, _) = load_policy(&reader, config.policy.as_deref())?;
         // The live engine borrows its policy for as long as it runs, which
         // is as long as the state, shared across tasks: leaking the one
@@ -154,8 +156,8 @@ impl AppState {
         self.write(move |store| shared.live().tick(store)).await
     }
 
-    /// The database file.
-    pub fn db(&self) -> &Path {
+    /// Where the store is.
+    pub fn db(&self) -> &Location {
         &self.inner.db
     }
 
@@ -335,7 +337,7 @@ pub async fn sender_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let setup = crate::notify::client(&channels).and_then(|client| {
-        let store = Store::open(state.db())?;
+        let store = Store::open_at(state.db())?;
         Ok((client, std::sync::Mutex::new(store)))
     });
     let (client, store) = match setup {
@@ -369,7 +371,7 @@ pub async fn sender_loop(
 /// SIGTERM.
 pub fn run_cli(args: &ServeArgs) -> Result<u8> {
     let config = ServeConfig {
-        db: args.store.db.clone(),
+        db: args.store.location()?,
         policy: args.store.policy.clone(),
         max_body_bytes: args.max_body_bytes,
     };
@@ -387,10 +389,10 @@ pub fn run_cli(args: &ServeArgs) -> Result<u8> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        tracing::info!(%addr, db = %config.db.display(), "serving");
+        tracing::info!(%addr, db = %config.db, "serving");
         eprintln!(
             "handoff: serving {} on http://{addr} (Ctrl-C to stop)",
-            config.db.display()
+            config.db
         );
         let (stop_clock, clock_stopped) = oneshot::channel();
         let clock = tokio::spawn(clock_loop(state.clone(), clock_stopped));

@@ -1,13 +1,58 @@
-//! Set-up shared by the tests that run `handoff serve` for real: a policy
+//! Set-up shared by the tests that run `handoff serve` for real: a fresh
+//! store on either backend ([`TestDb`], [`on_both_backends`]), a policy
 //! with a 2-second first-touch clock, a webhook notification file, and the
 //! server process itself. Each test binary uses some of it.
-#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different part"
+)]
+
+mod db;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use handoff::replay::DEFAULT_POLICY;
+
+pub use db::{pg_query, TestDb, PG_URL_VAR};
+
+/// Makes each named test body run on both backends. A body is a function
+/// `NAME(db: TestDb)` (async after an attribute such as `#[tokio::test]`,
+/// plain after `fn`); the tests are `NAME::sqlite` and `NAME::postgres`.
+/// The PostgreSQL one passes with a message when [`PG_URL_VAR`] is unset.
+macro_rules! on_both_backends {
+    (#[$attr:meta] $($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[$attr]
+            async fn sqlite() {
+                super::$test(super::common::TestDb::sqlite()).await
+            }
+            #[$attr]
+            async fn postgres() {
+                if let Some(db) = super::common::TestDb::postgres() {
+                    super::$test(db).await
+                }
+            }
+        }
+    )+};
+    (fn $($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn sqlite() {
+                super::$test(super::common::TestDb::sqlite())
+            }
+            #[test]
+            fn postgres() {
+                if let Some(db) = super::common::TestDb::postgres() {
+                    super::$test(db)
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
 
 /// The default policy with a first-touch clock of 2 calendar seconds.
 pub fn two_second_policy(dir: &Path) -> PathBuf {
@@ -23,9 +68,12 @@ pub fn two_second_policy(dir: &Path) -> PathBuf {
 /// secret in the environment variable `secret_env`.
 pub fn webhook_notify(dir: &Path, hook: &str, secret_env: &str) -> PathBuf {
     let path = dir.join("notify.toml");
+    // A 2-second timeout keeps the sender's lease (timeout + 5 s) short:
+    // an alert claimed by a server that is killed falls due again within
+    // 7 s, inside the waits of the crash test.
     let channel = format!(
-        "[[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{hook}\"\n\
-         secret_env = \"{secret_env}\"\n"
+        "timeout_secs = 2\n[[channel]]\nname = \"ops\"\nkind = \"webhook\"\n\
+         url = \"{hook}\"\nsecret_env = \"{secret_env}\"\n"
     );
     std::fs::write(&path, channel).unwrap();
     path
