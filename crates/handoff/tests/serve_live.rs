@@ -500,6 +500,47 @@ async fn a_breach_raised_on_ingest_reassigns_before_any_clock_step(db: TestDb) {
     assert_eq!(app.account("acme").await["account"]["owner"], "r2");
 }
 
+/// globex: acme's account, engagement and hand-off under other ids.
+fn globex() -> String {
+    let lines: Vec<String> = history()
+        .lines()
+        .filter(|l| l.contains(r#""account":"acme""#))
+        .map(|l| {
+            l.replace(r#""account":"acme""#, r#""account":"globex""#)
+                .replace(r#""id":""#, r#""id":"g-"#)
+        })
+        .collect();
+    assert_eq!(lines.len(), 3, "the fixture changed: {FIXTURE}");
+    lines.join("\n")
+}
+
+async fn two_services_on_one_store_judge_each_clock_once(db: TestDb) {
+    // Arrange: two services on one store and one clock, Monday 21:00Z.
+    // acme's history goes to A, globex's to B: both hand-offs are at 20:00Z
+    // and both first-touch deadlines Tuesday 16:00Z (worked out above).
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let a = App::start(&db, None, clock.clone()).await;
+    let b = App::start(&db, None, clock.clone()).await;
+    assert_eq!(a.post_events(&history()).await["accepted"], 5);
+    assert_eq!(b.post_events(&globex()).await["accepted"], 3);
+    // r1 calls acme at 15:30Z, through B.
+    clock.set(t("2026-03-03T15:30:00Z"));
+    let call = r#"{"id":"c1","type":"activity","at":"2026-03-03T15:30:00Z","account":"acme","rep":"r1","kind":"call"}"#;
+    assert_eq!(b.post_events(call).await["accepted"], 1);
+
+    // Act: one second past the deadline, both step.
+    clock.set(t("2026-03-03T16:00:01Z"));
+    let fired = a.tick().await + b.tick().await;
+
+    // Assert: A learnt of the call from the log, so acme's clock met on
+    // both; globex's breach was recorded once, by whichever stepped first.
+    assert_eq!(fired, 1);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    let alerts = b.alerts().await;
+    assert_eq!(alerts[0]["account"], "globex", "{alerts:?}");
+    assert_eq!((a.tick().await, b.tick().await), (0, 0));
+}
+
 on_both_backends!(
     #[tokio::test]
     a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing,
@@ -512,4 +553,5 @@ on_both_backends!(
     a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts,
     a_rep_whose_calendar_is_closed_at_the_breach_is_skipped,
     a_breach_raised_on_ingest_reassigns_before_any_clock_step,
+    two_services_on_one_store_judge_each_clock_once,
 );

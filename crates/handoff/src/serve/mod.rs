@@ -20,7 +20,11 @@
 //! task* ([`clock_loop`]) steps it forward to each deadline as it passes, so
 //! that a breach's alert reaches the outbox the moment it happens. Writes
 //! to the store and to the live engine are serialised by the writer lock,
-//! which is always taken before the engine's.
+//! which is always taken before the engine's. Several services may share
+//! one PostgreSQL database: each step of the clock task first catches the
+//! engine up with the events the others stored, at least every
+//! [`CATCH_UP_EVERY`]; the outbox records each alert once and the senders
+//! claim entries, so each is sent once.
 
 pub mod auth;
 pub mod clock;
@@ -291,9 +295,9 @@ pub async fn run(
 /// injected clock's now, so with the wall clock a breach is recorded within
 /// a few milliseconds of its instant.
 pub async fn clock_loop(state: AppState, mut shutdown: oneshot::Receiver<()>) {
-    // Longest sleep: re-reads the clock now and then, in case the wall
-    // clock was stepped.
-    const LONGEST: std::time::Duration = std::time::Duration::from_secs(60);
+    // Longest sleep: each step catches the engine up with the events other
+    // writers stored, and re-reads the clock, in case it was stepped.
+    const LONGEST: std::time::Duration = CATCH_UP_EVERY;
     loop {
         let pause = match state.tick().await {
             Ok(recorded) => {
@@ -323,6 +327,10 @@ pub async fn clock_loop(state: AppState, mut shutdown: oneshot::Receiver<()>) {
         }
     }
 }
+
+/// The longest the clock task sleeps: how soon the live engine learns of
+/// events another service (or an import) stored in the same database.
+pub const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often the sender looks for due alerts: a recorded alert leaves
 /// within about this long (issue 3 asks for a breach heard "in the second").

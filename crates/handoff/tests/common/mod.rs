@@ -56,10 +56,17 @@ pub(crate) use on_both_backends;
 
 /// The default policy with a first-touch clock of 2 calendar seconds.
 pub fn two_second_policy(dir: &Path) -> PathBuf {
+    first_touch_policy(dir, 2)
+}
+
+/// The default policy with a first-touch clock of `seconds` calendar
+/// seconds.
+pub fn first_touch_policy(dir: &Path, seconds: u32) -> PathBuf {
     let from = "within = \"4h\"\ntime = \"business\"";
     assert!(DEFAULT_POLICY.contains(from), "the default policy changed");
-    let text = DEFAULT_POLICY.replace(from, "within = \"2s\"\ntime = \"calendar\"");
-    let path = dir.join("two-seconds.toml");
+    let to = format!("within = \"{seconds}s\"\ntime = \"calendar\"");
+    let text = DEFAULT_POLICY.replace(from, &to);
+    let path = dir.join(format!("first-touch-{seconds}s.toml"));
     std::fs::write(&path, text).unwrap();
     path
 }
