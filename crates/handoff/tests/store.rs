@@ -478,6 +478,29 @@ fn two_senders_claiming_at_once_never_take_the_same_entry(db: TestDb) {
     assert_eq!(all, expected);
 }
 
+#[test]
+fn a_postgres_store_whose_connection_was_closed_connects_again() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let mut store = db.open();
+    store.append(&sample()).unwrap();
+    // The server ends every other session on the database, as a restart
+    // of the server would.
+    let ended = common::pg_query(
+        db.arg(),
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(ended, ["t"]);
+    // Once the client has seen the connection close, the next call
+    // connects again and finds the log as it was.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(store.event_count().unwrap(), 4);
+    store.append(&[nurture("n1")]).unwrap();
+    assert_eq!(db.open().event_count().unwrap(), 5);
+}
+
 on_both_backends!(
     fn events_come_back_ordered_by_instant_then_id_whatever_the_insert_order,
     same_id_same_payload_is_a_duplicate_and_a_no_op,

@@ -22,7 +22,7 @@ mod outbox;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -76,47 +76,80 @@ fn wait<F: Future>(future: F) -> F::Output {
 /// No parameters, for `query_typed_raw`.
 const NO_PARAMS: [(&(dyn ToSql + Sync), Type); 0] = [];
 
-/// One connection to a PostgreSQL database.
+/// Opens a connection to `url`, driven by [`runtime`].
+fn connect_client(url: &PgUrl) -> Result<Client> {
+    let mut config: tokio_postgres::Config = url
+        .secret()
+        .parse()
+        .with_context(|| format!("--db {url}: not a PostgreSQL URL"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("handoff");
+    }
+    let connecting = runtime().spawn(async move {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "PostgreSQL connection ended with an error");
+            }
+        });
+        Ok::<_, tokio_postgres::Error>(client)
+    });
+    let client = wait(connecting)
+        .context("the PostgreSQL connection thread stopped")?
+        .with_context(|| {
+            format!(
+                "connecting to PostgreSQL at {url}: check that the server runs and \
+                 accepts connections there (host, port, user, password), and that the \
+                 database exists (createdb)"
+            )
+        })?;
+    Ok(client)
+}
+
+/// One connection to a PostgreSQL database, made again when the server
+/// closed it (a restart of the server, say): the call that met the closed
+/// connection fails, the next one reconnects.
 pub(super) struct Postgres {
-    client: Client,
+    url: PgUrl,
+    /// Behind a mutex only to be replaced from `&self` methods: one
+    /// thread at a time uses a store.
+    client: Mutex<Client>,
+    /// Whether the session asks for `synchronous_commit = on`, to ask
+    /// again after reconnecting.
+    synchronous: bool,
 }
 
 impl Postgres {
     /// Connects to the database at `url` and brings its schema up to date.
     pub(super) fn connect(url: &PgUrl) -> Result<Postgres> {
-        let mut config: tokio_postgres::Config = url
-            .secret()
-            .parse()
-            .with_context(|| format!("--db {url}: not a PostgreSQL URL"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("handoff");
-        }
-        let connecting = runtime().spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "PostgreSQL connection ended with an error");
-                }
-            });
-            Ok::<_, tokio_postgres::Error>(client)
-        });
-        let client = wait(connecting)
-            .context("the PostgreSQL connection thread stopped")?
-            .with_context(|| {
-                format!(
-                    "connecting to PostgreSQL at {url}: check that the server runs and \
-                     accepts connections there (host, port, user, password), and that the \
-                     database exists (createdb)"
-                )
-            })?;
-        let mut store = Postgres { client };
+        let mut store = Postgres {
+            url: url.clone(),
+            client: Mutex::new(connect_client(url)?),
+            synchronous: false,
+        };
         store
             .migrate()
             .with_context(|| format!("preparing PostgreSQL database {url}"))?;
         Ok(store)
+    }
+
+    /// The connection, made again first if the server closed it.
+    fn client(&self) -> Result<MutexGuard<'_, Client>> {
+        let mut client = self
+            .client
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a PostgreSQL connection was poisoned by a panic"))?;
+        if client.is_closed() {
+            tracing::warn!(db = %self.url, "the PostgreSQL connection was closed; connecting again");
+            *client = connect_client(&self.url)?;
+            if self.synchronous {
+                wait(client.batch_execute("SET synchronous_commit = on"))?;
+            }
+        }
+        Ok(client)
     }
 
     /// Runs the migrations newer than the database's version, all in one
@@ -126,8 +159,9 @@ impl Postgres {
         if self.schema_version().ok() == Some(latest) {
             return Ok(());
         }
+        let mut client = self.client()?;
         wait(async {
-            let tx = self.client.transaction().await?;
+            let tx = client.transaction().await?;
             tx.query_typed(
                 "SELECT pg_advisory_xact_lock($1)",
                 &[(&MIGRATE_LOCK, Type::INT8)],
@@ -163,12 +197,12 @@ impl Postgres {
 
     /// The first column of every row of `sql`, as text.
     fn strings(&self, sql: &str) -> Result<Vec<String>> {
-        let rows = wait(self.client.query_typed(sql, &[]))?;
+        let rows = wait(self.client()?.query_typed(sql, &[]))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn one_text(&self, sql: &str, key: &str) -> Result<Option<String>> {
-        let row = wait(self.client.query_typed_opt(sql, &[(&key, Type::TEXT)]))?;
+        let row = wait(self.client()?.query_typed_opt(sql, &[(&key, Type::TEXT)]))?;
         Ok(row.map(|r| r.get(0)))
     }
 }
@@ -292,7 +326,7 @@ async fn insert_pairs(tx: &Transaction<'_>, sql: &str, pairs: &[(String, String)
 impl Backend for Postgres {
     fn schema_version(&self) -> Result<i64> {
         let row = wait(
-            self.client
+            self.client()?
                 .query_typed_opt("SELECT version FROM handoff_schema", &[]),
         )?;
         Ok(row.map_or(0, |r| r.get(0)))
@@ -305,8 +339,9 @@ impl Backend for Postgres {
         alerts: &[NewAlert],
         now: DateTime<Utc>,
     ) -> Result<(AppendOutcome, usize)> {
+        let mut client = self.client()?;
         wait(async {
-            let tx = self.client.transaction().await?;
+            let tx = client.transaction().await?;
             tx.query_typed(
                 "SELECT pg_advisory_xact_lock($1)",
                 &[(&APPEND_LOCK, Type::INT8)],
@@ -321,7 +356,7 @@ impl Backend for Postgres {
 
     fn event_count(&self) -> Result<u64> {
         let row = wait(
-            self.client
+            self.client()?
                 .query_typed_one("SELECT count(*) FROM events", &[]),
         )?;
         Ok(row.get::<_, i64>(0).try_into()?)
@@ -329,7 +364,7 @@ impl Backend for Postgres {
 
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
         let ids = ids.to_vec();
-        let rows = wait(self.client.query_typed(
+        let rows = wait(self.client()?.query_typed(
             "SELECT id FROM events WHERE id = ANY($1)",
             &[(&ids, Type::TEXT_ARRAY)],
         ))?;
@@ -337,9 +372,10 @@ impl Backend for Postgres {
     }
 
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        let client = self.client()?;
+        let client: &Client = &client;
         wait(async {
-            let rows = self
-                .client
+            let rows = client
                 .query_typed_raw(
                     "SELECT seq, payload FROM events ORDER BY at_utc, id",
                     NO_PARAMS,
@@ -361,7 +397,7 @@ impl Backend for Postgres {
     ) -> Result<(Vec<(i64, String)>, i64)> {
         let except: Vec<&str> = except.iter().map(String::as_str).collect();
         // The payloads of the caller's own events are not sent back.
-        let rows = wait(self.client.query_typed(
+        let rows = wait(self.client()?.query_typed(
             "SELECT seq, CASE WHEN id = ANY($2) THEN NULL ELSE payload END \
              FROM events WHERE seq > $1 ORDER BY seq",
             &[(&position, Type::INT8), (&except, Type::TEXT_ARRAY)],
@@ -380,7 +416,7 @@ impl Backend for Postgres {
 
     fn event_span(&self) -> Result<Option<(i64, i64)>> {
         let row = wait(
-            self.client
+            self.client()?
                 .query_typed_one("SELECT min(at_utc), max(at_utc) FROM events", &[]),
         )?;
         let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
@@ -388,7 +424,7 @@ impl Backend for Postgres {
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let rows = wait(self.client.query_typed(
+        let rows = wait(self.client()?.query_typed(
             "SELECT id, kept, rejected, source, recorded_at FROM conflicts ORDER BY seq",
             &[],
         ))?;
@@ -405,8 +441,9 @@ impl Backend for Postgres {
     }
 
     fn record_rejects(&mut self, rows: &[RejectedRow], recorded_at: Option<&str>) -> Result<()> {
+        let mut client = self.client()?;
         wait(async {
-            let tx = self.client.transaction().await?;
+            let tx = client.transaction().await?;
             for chunk in rows.chunks(CHUNK) {
                 let text = |f: fn(&RejectedRow) -> &str| chunk.iter().map(f).collect::<Vec<_>>();
                 let lines = chunk
@@ -435,7 +472,7 @@ impl Backend for Postgres {
     }
 
     fn rejected_rows(&self) -> Result<Vec<RejectedRow>> {
-        let rows = wait(self.client.query_typed(
+        let rows = wait(self.client()?.query_typed(
             "SELECT source, line, reason, raw FROM rejected_rows ORDER BY seq",
             &[],
         ))?;
@@ -457,8 +494,9 @@ impl Backend for Postgres {
         alerts: &[(String, String)],
         meta: &[(&str, String)],
     ) -> Result<()> {
+        let mut client = self.client()?;
         wait(async {
-            let tx = self.client.transaction().await?;
+            let tx = client.transaction().await?;
             tx.batch_execute("DELETE FROM derived_accounts; DELETE FROM derived_alerts;")
                 .await?;
             insert_pairs(
@@ -510,7 +548,7 @@ impl Backend for Postgres {
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        wait(self.client.execute_typed(
+        wait(self.client()?.execute_typed(
             "INSERT INTO meta (key, value) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             &[(&key, Type::TEXT), (&value, Type::TEXT)],
@@ -519,8 +557,9 @@ impl Backend for Postgres {
     }
 
     fn meta_or_set(&mut self, key: &str, value: &str) -> Result<String> {
+        let mut client = self.client()?;
         wait(async {
-            let tx = self.client.transaction().await?;
+            let tx = client.transaction().await?;
             tx.execute_typed(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 &[(&key, Type::TEXT), (&value, Type::TEXT)],
@@ -540,7 +579,7 @@ impl Backend for Postgres {
     }
 
     fn add_policy(&mut self, text: &str) -> Result<()> {
-        wait(self.client.execute_typed(
+        wait(self.client()?.execute_typed(
             "INSERT INTO policies (text) VALUES ($1)",
             &[(&text, Type::TEXT)],
         ))?;
@@ -549,7 +588,7 @@ impl Backend for Postgres {
 
     fn policy_text(&self) -> Result<Option<String>> {
         let row = wait(
-            self.client
+            self.client()?
                 .query_typed_opt("SELECT text FROM policies ORDER BY seq DESC LIMIT 1", &[]),
         )?;
         Ok(row.map(|r| r.get(0)))
@@ -562,7 +601,7 @@ impl Backend for Postgres {
     }
 
     fn insert_token(&mut self, token: &StoredToken) -> Result<()> {
-        wait(self.client.execute_typed(
+        wait(self.client()?.execute_typed(
             "INSERT INTO tokens (name, role, sha256, created_at) VALUES ($1, $2, $3, $4)",
             &[
                 (&token.name, Type::TEXT),
@@ -575,7 +614,7 @@ impl Backend for Postgres {
     }
 
     fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>> {
-        let row = wait(self.client.query_typed_opt(
+        let row = wait(self.client()?.query_typed_opt(
             "SELECT name, role, sha256, created_at FROM tokens WHERE sha256 = $1",
             &[(&sha256, Type::TEXT)],
         ))?;
@@ -588,16 +627,17 @@ impl Backend for Postgres {
     }
 
     fn sync_every_commit(&mut self) -> Result<()> {
-        wait(self.client.batch_execute("SET synchronous_commit = on"))?;
+        wait(self.client()?.batch_execute("SET synchronous_commit = on"))?;
+        self.synchronous = true;
         Ok(())
     }
 
     fn outbox_record(&mut self, alerts: &[NewAlert], now: DateTime<Utc>) -> Result<usize> {
-        wait(outbox::insert_alerts(&self.client, alerts, now))
+        wait(outbox::insert_alerts(&*self.client()?, alerts, now))
     }
 
     fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>> {
-        wait(outbox::due(&self.client, now, limit))
+        wait(outbox::due(&*self.client()?, now, limit))
     }
 
     fn outbox_claim(
@@ -606,19 +646,19 @@ impl Backend for Postgres {
         until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>> {
-        wait(outbox::claim(&self.client, now, until, limit))
+        wait(outbox::claim(&*self.client()?, now, until, limit))
     }
 
     fn outbox_all(&self) -> Result<Vec<OutboxEntry>> {
-        wait(outbox::all(&self.client))
+        wait(outbox::all(&*self.client()?))
     }
 
     fn outbox_entry(&self, alert_id: &str) -> Result<Option<OutboxEntry>> {
-        wait(outbox::entry_of(&self.client, alert_id))
+        wait(outbox::entry_of(&*self.client()?, alert_id))
     }
 
     fn outbox_mark_sent(&mut self, alert_id: &str, now: DateTime<Utc>) -> Result<()> {
-        wait(outbox::mark_sent(&self.client, alert_id, now))
+        wait(outbox::mark_sent(&*self.client()?, alert_id, now))
     }
 
     fn outbox_mark_attempt_failed(
@@ -628,7 +668,7 @@ impl Backend for Postgres {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         wait(outbox::mark_attempt_failed(
-            &self.client,
+            &*self.client()?,
             alert_id,
             error,
             retry_at,
@@ -636,6 +676,6 @@ impl Backend for Postgres {
     }
 
     fn outbox_retract(&mut self, alert_ids: &[String], reason: &str) -> Result<usize> {
-        wait(outbox::retract(&self.client, alert_ids, reason))
+        wait(outbox::retract(&*self.client()?, alert_ids, reason))
     }
 }
