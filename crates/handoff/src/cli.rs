@@ -126,7 +126,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub strict: bool,
     /// Where to write this run's rejected rows (JSON Lines); default
-    /// <db>.rejects.jsonl beside the database.
+    /// <db>.rejects.jsonl beside a SQLite file, DATABASE.rejects.jsonl in
+    /// the current folder for PostgreSQL.
     #[arg(long)]
     pub rejects: Option<PathBuf>,
     /// No progress bar.
