@@ -5,6 +5,7 @@
 #![allow(
     dead_code,
     unused_imports,
+    unused_macros,
     reason = "each test binary uses a different part"
 )]
 
