@@ -21,11 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use chrono::{TimeDelta, Utc};
 use common::{on_both_backends, TestDb};
 use handoff::store::DeliveryStatus;
@@ -37,30 +32,6 @@ const PER_BATCH: usize = 50;
 /// Every `HOT_EVERY`-th batch carries one hot account's hand-off.
 const HOT_EVERY: usize = 8;
 const CLIENTS: usize = 4;
-
-/// One delivery as received: its Idempotency-Key and the generation (1 or
-/// 2) whose secret verifies its signature, 0 when neither does.
-type Seen = Arc<Mutex<Vec<(String, u8)>>>;
-
-async fn record(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let key = header("idempotency-key");
-    let timestamp: i64 = header("x-handoff-timestamp").parse().unwrap_or(0);
-    let signature = header("x-handoff-signature");
-    let now = Utc::now().timestamp();
-    let generation = SECRETS
-        .iter()
-        .position(|s| handoff::notify::verify(s.as_bytes(), timestamp, &body, &signature, now, 300))
-        .map_or(0, |i| i as u8 + 1);
-    seen.lock().unwrap().push((key, generation));
-    StatusCode::OK
-}
 
 /// The ids of batch `b`'s events (the same whatever instant it is sent).
 fn batch_ids(b: usize) -> Vec<String> {
@@ -162,13 +133,7 @@ async fn client(
 
 async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_once(store: TestDb) {
     // A real receiver on a free port.
-    let seen: Seen = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/hook", post(record))
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (hook, seen) = common::signed_receiver(&SECRETS).await;
 
     // The default policy with a 2-second calendar first-touch clock.
     let policy = common::two_second_policy(store.dir.path());

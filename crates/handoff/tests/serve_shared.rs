@@ -19,14 +19,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use chrono::{TimeDelta, Utc};
 use common::{on_both_backends, TestDb};
 use handoff::store::DeliveryStatus;
@@ -34,31 +28,6 @@ use serde_json::{json, Value};
 
 /// The signing secrets of servers A and B.
 const SECRETS: [&str; 2] = ["server-a", "server-b"];
-
-/// One delivery as received: its Idempotency-Key and the server (1 for A,
-/// 2 for B) whose secret verifies its signature, 0 when neither does.
-type Seen = Arc<Mutex<Vec<(String, u8)>>>;
-
-async fn record(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let timestamp: i64 = header("x-handoff-timestamp").parse().unwrap_or(0);
-    let signature = header("x-handoff-signature");
-    let now = Utc::now().timestamp();
-    let server = SECRETS
-        .iter()
-        .position(|s| handoff::notify::verify(s.as_bytes(), timestamp, &body, &signature, now, 300))
-        .map_or(0, |i| i as u8 + 1);
-    seen.lock()
-        .unwrap()
-        .push((header("idempotency-key"), server));
-    StatusCode::OK
-}
 
 /// An account's firmographics, its demo request a minute ago and its
 /// hand-off to r1 now.
@@ -98,13 +67,7 @@ async fn post_events(base: &str, token: &str, events: Vec<Value>) {
 
 async fn two_servers_on_one_store_fire_each_clock_once_and_send_each_alert_once(db: TestDb) {
     // Arrange: a real receiver, the 4-second policy, a token, two servers.
-    let seen: Seen = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/hook", post(record))
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (hook, seen) = common::signed_receiver(&SECRETS).await;
     let policy = common::first_touch_policy(db.dir.path(), 4);
     let notify = common::webhook_notify(db.dir.path(), &hook, "SHARED_SECRET");
     let out = Command::new(env!("CARGO_BIN_EXE_handoff"))

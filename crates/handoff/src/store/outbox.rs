@@ -48,6 +48,15 @@ impl DeliveryStatus {
         }
     }
 
+    /// The status after a failed attempt: pending when a retry is due,
+    /// else failed (given up).
+    pub(super) fn after_failure(retry_at: Option<DateTime<Utc>>) -> DeliveryStatus {
+        match retry_at {
+            Some(_) => DeliveryStatus::Pending,
+            None => DeliveryStatus::Failed,
+        }
+    }
+
     pub(super) fn parse(text: &str) -> Result<DeliveryStatus> {
         Ok(match text {
             "pending" => DeliveryStatus::Pending,

@@ -10,6 +10,7 @@
 )]
 
 mod db;
+mod receiver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use handoff::replay::DEFAULT_POLICY;
 
 pub use db::{pg_query, TestDb, PG_URL_VAR};
+pub use receiver::{signed_receiver, Signed};
 
 /// Makes each named test body run on both backends. A body is a function
 /// `NAME(db: TestDb)` (async after an attribute such as `#[tokio::test]`,

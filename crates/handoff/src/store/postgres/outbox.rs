@@ -148,11 +148,7 @@ pub(super) async fn mark_attempt_failed<C: GenericClient>(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let status = if retry_at.is_some() {
-        "pending"
-    } else {
-        "failed"
-    };
+    let status = DeliveryStatus::after_failure(retry_at).as_str();
     client
         .execute_typed(
             "UPDATE outbox SET status = $2, attempts = attempts + 1, last_error = $3, \

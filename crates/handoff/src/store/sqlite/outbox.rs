@@ -152,11 +152,7 @@ pub(super) fn mark_attempt_failed(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let status = if retry_at.is_some() {
-        "pending"
-    } else {
-        "failed"
-    };
+    let status = DeliveryStatus::after_failure(retry_at).as_str();
     conn.execute(
         "UPDATE outbox SET status = ?2, attempts = attempts + 1, last_error = ?3, \
          next_attempt_at = ?4 WHERE alert_id = ?1",
