@@ -12,12 +12,16 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Identifier of an account (a company, or a lone lead).
+///
+/// The OpenAPI schemas cannot see through a type alias, so each field of
+/// this type says `value_type = String` for them; so does [`RepId`].
 pub type AccountId = String;
 /// Identifier of a rep.
 pub type RepId = String;
 
 /// One fact, as read from JSON Lines or the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Unique id; a second event with the same id is a duplicate or a
     /// conflict, never a new fact.
@@ -69,6 +73,7 @@ impl Event {
 
 /// The payload of an event, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// Firmographics of an account (an upsert: absent fields keep their value).
@@ -124,7 +129,9 @@ impl EventBody {
 /// Firmographics; every field but `account` is optional so that an upsert
 /// can carry only what changed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountFacts {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -148,9 +155,11 @@ pub struct AccountFacts {
 /// A person. A contact without an account is a lone lead and becomes an
 /// account of its own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactFacts {
     pub contact: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub account: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -162,7 +171,9 @@ pub struct ContactFacts {
 
 /// A rep and their place in the organisation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepFacts {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub rep: RepId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -183,8 +194,10 @@ pub struct RepFacts {
 
 /// A marketing engagement by an account or one of its contacts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Engagement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub account: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
@@ -206,6 +219,7 @@ pub struct Engagement {
 
 /// Lifecycle stages, in funnel order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Known, engaging, not yet qualified.
@@ -247,13 +261,16 @@ impl Stage {
 
 /// An upstream system's statement that the account entered a stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageAssertion {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     pub stage: Stage,
     /// Intent tier, when asserting `mqa`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub rep: Option<RepId>,
     /// Required context for a backward move; kept in stage history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,8 +284,11 @@ pub struct StageAssertion {
 
 /// Marketing passes the account to a rep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Handoff {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub rep: RepId,
     /// Overrides the tier the engine recorded at qualification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,24 +297,32 @@ pub struct Handoff {
 
 /// An acceptance by Sales.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decision {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub rep: Option<RepId>,
 }
 
 /// A rejection by Sales; the reason is feedback on lead quality.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejection {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub rep: Option<RepId>,
 }
 
 /// Return to nurture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Nurture {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -302,9 +330,12 @@ pub struct Nurture {
 
 /// A follow-up attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Activity {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub rep: Option<RepId>,
     /// `call`, `email`, `meeting`, `social`.
     pub kind: String,
@@ -315,19 +346,24 @@ pub struct Activity {
 
 /// A disposition recorded on a SAL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Disposition {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub rep: Option<RepId>,
 }
 
 /// An opportunity's stage: `sqo`, `won`, `lost`, or a custom name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Opportunity {
     pub opportunity: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     pub stage: String,
     /// ARR of the deal.
@@ -336,13 +372,17 @@ pub struct Opportunity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub rep: Option<RepId>,
 }
 
 /// The account moves to another rep; clocks keep running.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reassign {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub rep: RepId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

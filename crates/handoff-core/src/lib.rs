@@ -17,6 +17,7 @@
 //! - [`metrics`]: the scorecard: every commitment and the funnel, velocity
 //!   and ARR figures for a calendar period.
 
+pub mod attribution;
 pub mod calendar;
 pub mod engine;
 pub mod event;

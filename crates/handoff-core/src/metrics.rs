@@ -32,6 +32,7 @@ const DAY_S: f64 = 86_400.0;
 
 /// Breakdown dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Team,
@@ -43,6 +44,7 @@ pub enum Dimension {
 
 /// A commitment's standing in the period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Met,
@@ -54,6 +56,7 @@ pub enum Status {
 
 /// One row of the scorecard.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitmentResult {
     pub id: String,
     pub owner: Side,
@@ -75,6 +78,7 @@ pub struct CommitmentResult {
 
 /// Funnel counts and cohort conversions.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Funnel {
     pub mqa: u32,
     pub handoffs: u32,
@@ -91,6 +95,7 @@ pub struct Funnel {
 
 /// Cohort conversions; `None` when the cohort is empty.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversions {
     /// Of hand-offs in the period: accepted / (accepted + rejected).
     pub acceptance: Option<f64>,
@@ -108,6 +113,7 @@ pub struct Conversions {
 
 /// Time to first touch, in business seconds on the owner's calendar.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FirstTouch {
     /// Touched hand-offs of the period.
     pub n: u32,
@@ -121,6 +127,7 @@ pub struct FirstTouch {
 
 /// One histogram bar.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bucket {
     pub label: String,
     pub count: u32,
@@ -128,6 +135,7 @@ pub struct Bucket {
 
 /// Pipeline velocity.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Velocity {
     /// Deals won in the period, with the medians below over them.
     pub won: u32,
@@ -149,6 +157,7 @@ pub struct Velocity {
 
 /// Marketing-influenced ARR.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Influence {
     pub won_arr: f64,
     pub influenced_arr: f64,
@@ -161,6 +170,7 @@ pub struct Influence {
 
 /// The scorecard of one period (and optionally one slice).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scorecard {
     pub period: Period,
     pub as_of: DateTime<Utc>,

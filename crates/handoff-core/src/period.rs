@@ -12,6 +12,7 @@ use crate::policy::PeriodKind;
 
 /// A reporting period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Period {
     /// E.g. `2018-03`, `2018-W10`, `2018Q1`, `2018-01-01..2018-02-01`.
     pub label: String,

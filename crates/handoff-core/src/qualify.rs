@@ -19,6 +19,7 @@ use crate::policy::{Condition, Icp, Policy, Tier, TierMode, WindowSpan};
 
 /// One engagement as the engine keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EngagementRecord {
     pub at: DateTime<Utc>,
     pub event_id: String,
@@ -39,6 +40,7 @@ pub struct EngagementRecord {
 
 /// Why an account qualified: the tier, its window and the evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Qualification {
     pub tier: String,
     /// `any` or `all`.

@@ -523,13 +523,21 @@ fn first_touch_median_p90_and_share_within_target() {
         judged(&card, "first-touch"),
         (Some(0.8), 10, 0, Status::Missed)
     );
-    // Each miss raised the high-intent escalation once.
-    let escalations = card
+    // Each miss raised the high-intent alert once. Its escalation step
+    // (4 business hours after the breach, unless someone acted) went out
+    // once: f09 breached Fri 15:00 EDT, step due Mon 11:00 EDT, but r1
+    // touched it Mon 09:00; f10 breached Mon 13:00 EDT, step due Mon 17:00
+    // EDT, touched only Tue 10:00.
+    let steps: Vec<(u32, Option<&str>)> = card
         .alerts
         .iter()
         .filter(|a| a.rule == "high-intent-untouched")
-        .count();
-    assert_eq!(escalations, 2);
+        .map(|a| (a.step, a.account.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [(0, Some("f09")), (0, Some("f10")), (1, Some("f10"))]
+    );
 }
 
 #[test]

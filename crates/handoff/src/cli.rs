@@ -73,6 +73,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage the API's bearer tokens.
     Token(TokenArgs),
+    /// Print the HTTP API's OpenAPI 3.1 document (JSON) without starting a
+    /// server, e.g. to generate a client.
+    ///
+    /// The same document `handoff serve` answers at GET /v1/openapi.json.
+    Openapi,
 }
 
 /// What to generate: shared by `gen` and `demo`.
@@ -295,6 +300,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Check(a) => crate::check::run(&a),
         Command::Rebuild(a) => crate::replay::run_rebuild(&a),
         Command::Serve(a) => crate::serve::run_cli(&a),
+        Command::Openapi => crate::serve::openapi::run_cli(),
         Command::Token(a) => match &a.command {
             TokenCommand::Create(c) => crate::serve::auth::run_create(c),
         },

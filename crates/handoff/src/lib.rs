@@ -12,7 +12,8 @@
 //! - [`gen`]: the synthetic event generator behind `gen` and `demo`.
 //! - [`notify`]: the sender that delivers the alert outbox to Slack, webhooks
 //!   and email.
-//! - [`serve`]: the HTTP API (`handoff serve`) and its bearer tokens.
+//! - [`serve`]: the HTTP API (`handoff serve`), its bearer tokens and its
+//!   OpenAPI document (`handoff openapi`).
 
 pub mod check;
 pub mod cli;

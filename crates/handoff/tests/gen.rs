@@ -103,12 +103,13 @@ fn references_resolve() {
             _ => None,
         })
         .collect();
-    // 2,000 accounts: 6 per 1,000 = 12 working reps, plus 3 managers and
-    // the marketing VP.
-    assert_eq!(reps.len(), 16);
+    // 2,000 accounts: 6 per 1,000 = 12 working reps, plus 3 managers, the
+    // marketing VP and the sales VP.
+    assert_eq!(reps.len(), 17);
     let roles: Vec<_> = reps.values().filter_map(|r| r.role.as_deref()).collect();
     assert_eq!(roles.iter().filter(|r| **r == "sales_manager").count(), 3);
     assert_eq!(roles.iter().filter(|r| **r == "marketing_vp").count(), 1);
+    assert_eq!(roles.iter().filter(|r| **r == "sales_vp").count(), 1);
     for r in reps.values() {
         let cal = r.calendar.as_deref().unwrap();
         assert!(

@@ -53,6 +53,10 @@ fn t(text: &str) -> DateTime<Utc> {
 
 /// The first-touch deadline worked out above.
 const DEADLINE: &str = "2026-03-03T16:00:00Z";
+/// The default policy's escalation step, 4 business hours after the
+/// breach on the clock's New York calendar (09:00-17:00): 11:00 EST + 4 h
+/// = 15:00 EST = 20:00Z, raised because nobody acted on acme in between.
+const STEP: &str = "2026-03-03T20:00:00Z";
 
 /// Services started so far, for unique token names.
 static STARTS: AtomicUsize = AtomicUsize::new(0);
@@ -140,9 +144,10 @@ impl Drop for App {
 }
 
 /// Every outbox entry of the database: (alert at, status).
+/// The outbox as (alert instant, status), by instant.
 fn outbox(db: &TestDb) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
     let store = db.open();
-    store
+    let mut rows: Vec<_> = store
         .outbox_all()
         .unwrap()
         .into_iter()
@@ -150,7 +155,9 @@ fn outbox(db: &TestDb) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
             let alert: Value = serde_json::from_str(&e.alert).unwrap();
             (t(alert["at"].as_str().unwrap()), e.status)
         })
-        .collect()
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    rows
 }
 
 /// The one alert the history raises, as GET /v1/alerts shows it.
@@ -197,12 +204,17 @@ async fn a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing(d
     drop(app);
 
     // A restart a day later replays the log, finds the same alert id in
-    // the outbox and inserts nothing.
+    // the outbox and inserts it not again; the escalation step that fell
+    // due while it was down (20:00Z, nobody acted) is recorded once.
     clock.set(t("2026-03-04T16:00:00Z"));
     let app = App::start(&db, None, clock.clone()).await;
     assert_eq!(app.tick().await, 0);
-    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
-    assert_eq!(app.alerts().await.len(), 1);
+    let both = [
+        (t(DEADLINE), DeliveryStatus::Pending),
+        (t(STEP), DeliveryStatus::Pending),
+    ];
+    assert_eq!(outbox(&db), both);
+    assert_eq!(app.alerts().await.len(), 2);
 }
 
 async fn a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_instant(db: TestDb) {
@@ -223,11 +235,12 @@ async fn a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_inst
     assert_the_breach_alert(&app.alerts().await[0], "pending");
     drop(app);
 
-    // And once only, however often it restarts.
+    // And once only, however often it restarts (with the escalation step
+    // of 20:00Z that fell due meanwhile).
     clock.set(t("2026-03-05T09:00:00Z"));
     let app = App::start(&db, None, clock.clone()).await;
     assert_eq!(app.tick().await, 0);
-    assert_eq!(outbox(&db).len(), 1);
+    assert_eq!(outbox(&db).len(), 2);
 }
 
 async fn history_from_before_going_live_is_historical_and_never_pending(db: TestDb) {
@@ -237,14 +250,19 @@ async fn history_from_before_going_live_is_historical_and_never_pending(db: Test
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
     // The events are applied as they sort; the deadline, already passed,
     // is judged at the next step.
-    assert_eq!(app.tick().await, 1);
-    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Historical)]);
-    assert_the_breach_alert(&app.alerts().await[0], "historical");
+    // The breach and its escalation step (20:00Z), both history.
+    assert_eq!(app.tick().await, 2);
+    let both = [
+        (t(DEADLINE), DeliveryStatus::Historical),
+        (t(STEP), DeliveryStatus::Historical),
+    ];
+    assert_eq!(outbox(&db), both);
+    assert_the_breach_alert(&app.alerts().await[1], "historical");
     // Posting the same history again stores nothing and raises nothing.
     let r = app.post_events(&history()).await;
     assert_eq!((&r["accepted"], &r["duplicate"]), (&json!(0), &json!(5)));
     assert_eq!(app.tick().await, 0);
-    assert_eq!(outbox(&db).len(), 1);
+    assert_eq!(outbox(&db).len(), 2);
 }
 
 async fn an_event_older_than_what_the_engine_settled_rebuilds_it(db: TestDb) {
@@ -256,11 +274,16 @@ async fn an_event_older_than_what_the_engine_settled_rebuilds_it(db: TestDb) {
     assert_eq!(app.post_events(globex).await["accepted"], 1);
     // acme's history sorts before it: the engine is rebuilt up to now
     // (Tuesday 21:00Z), which judges the first-touch deadline of 16:00Z
-    // and records its alert with the batch, before any clock step.
+    // and records its alert with the batch, before any clock step; so is
+    // the escalation step of 20:00Z.
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
-    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    let both = [
+        (t(DEADLINE), DeliveryStatus::Pending),
+        (t(STEP), DeliveryStatus::Pending),
+    ];
+    assert_eq!(outbox(&db), both);
     assert_eq!(app.tick().await, 0);
-    assert_eq!(outbox(&db).len(), 1);
+    assert_eq!(outbox(&db).len(), 2);
 }
 
 async fn an_event_dated_after_now_waits_for_the_clock(db: TestDb) {
@@ -439,7 +462,12 @@ async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts(
     let app = App::start(&db, Some(policy), clock.clone()).await;
     assert_eq!(app.tick().await, 0);
     assert_eq!(auto_reassignments(&db), [expected]);
-    assert_eq!(outbox(&db).len(), 1);
+    // The automatic reassignment is nobody acting: the escalation step of
+    // 20:00Z is recorded too.
+    assert_eq!(
+        outbox(&db).iter().map(|r| r.0).collect::<Vec<_>>(),
+        [t(DEADLINE), t(STEP)]
+    );
     assert_eq!(app.account("acme").await["account"]["owner"], "r2");
     let store = db.open();
     let rotation = store.meta("reassign_rotation:east").unwrap();
@@ -500,6 +528,84 @@ async fn a_breach_raised_on_ingest_reassigns_before_any_clock_step(db: TestDb) {
     assert_eq!(app.account("acme").await["account"]["owner"], "r2");
 }
 
+/// The default policy with `rep` working on `calendar`.
+fn rep_calendar_policy(dir: &Path, rep: &str, calendar: &str) -> PathBuf {
+    let text = format!("{DEFAULT_POLICY}\n[reps.{rep}]\ncalendar = \"{calendar}\"\n");
+    let path = dir.join(format!("{rep}-on-{calendar}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn a_late_first_touch_retracts_the_pending_breach_alert(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+
+    // At 16:05Z the CRM sync delivers a call logged at 15:30Z, before the
+    // deadline: the clock was met, the breach never happened. The pending
+    // alert is kept, retracted, and never sent.
+    clock.set(t("2026-03-03T16:05:00Z"));
+    let call = r#"{"id":"a0","type":"activity","at":"2026-03-03T15:30:00Z","account":"acme","rep":"r1","kind":"call"}"#;
+    assert_eq!(app.post_events(call).await["accepted"], 1);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Retracted)]);
+    let store = db.open();
+    assert!(store
+        .outbox_due(t("2026-03-04T00:00:00Z"), 10)
+        .unwrap()
+        .is_empty());
+    let alerts = app.alerts().await;
+    assert_eq!(alerts[0]["delivery"]["status"], "retracted");
+    let why = alerts[0]["delivery"]["last_error"].as_str().unwrap();
+    assert!(why.contains("event dated before the breach"), "{why}");
+    // The clock reads met, and no later step comes.
+    let r = app.account("acme").await;
+    assert_eq!(
+        r["account"]["cycles"][0]["clocks"][0]["state"], "met",
+        "{r}"
+    );
+    clock.set(t("2026-03-04T16:00:00Z"));
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox(&db).len(), 1);
+}
+
+async fn a_breach_before_the_managers_day_starts_waits_for_it(db: TestDb) {
+    // m1 works on the Pacific calendar, 09:00-17:00. The breach of
+    // 16:00Z is 08:00 PST (UTC-8 until 8 March): their day starts at
+    // 09:00 PST = 17:00Z.
+    let policy = rep_calendar_policy(db.dir.path(), "m1", "pacific");
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, Some(policy), clock.clone()).await;
+    assert_eq!(app.post_events(&history()).await["accepted"], 5);
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    let store = db.open();
+    let entry = store
+        .outbox_entry("high-intent-untouched:acme:1:0")
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, DeliveryStatus::Pending);
+    assert_eq!(entry.next_attempt_at, Some(t("2026-03-03T17:00:00Z")));
+    assert!(store
+        .outbox_due(t("2026-03-03T16:59:59Z"), 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .outbox_due(t("2026-03-03T17:00:00Z"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    let alerts = app.alerts().await;
+    assert_eq!(
+        alerts[0]["recipients"][0]["deliver_at"], "2026-03-03T17:00:00Z",
+        "{alerts:?}"
+    );
+}
+
 /// globex: acme's account, engagement and hand-off under other ids.
 fn globex() -> String {
     let lines: Vec<String> = history()
@@ -553,5 +659,7 @@ on_both_backends!(
     a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts,
     a_rep_whose_calendar_is_closed_at_the_breach_is_skipped,
     a_breach_raised_on_ingest_reassigns_before_any_clock_step,
+    a_late_first_touch_retracts_the_pending_breach_alert,
+    a_breach_before_the_managers_day_starts_waits_for_it,
     two_services_on_one_store_judge_each_clock_once,
 );

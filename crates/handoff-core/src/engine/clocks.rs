@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 
 use chrono::{DateTime, Utc};
 
+use super::escalate::breach_alert_id;
 use super::{AccountRecord, Alert, AlertKind, ClockRecord, ClockState, Effect, Engine, Timer};
 use crate::event::Event;
 use crate::policy::{AlertTrigger, ClockCalendar, ClockKind, Measure, TimeBasis, Trigger};
@@ -108,6 +109,8 @@ impl Engine<'_> {
                 account: id.to_string(),
                 cycle: cycle.number,
                 clock: (cycle.clocks.len() - 1) as u32,
+                step: 0,
+                rule: 0,
             }));
             out.push(Effect::ClockStarted {
                 account: id.to_string(),
@@ -230,6 +233,9 @@ impl Engine<'_> {
 
     /// Judges one due clock: still open past its deadline means breached.
     pub(super) fn fire(&mut self, timer: Timer, out: &mut Vec<Effect>) {
+        if timer.step > 0 {
+            return self.fire_step(timer, out);
+        }
         let Some(acc) = self.accounts.get_mut(&timer.account) else {
             return;
         };
@@ -249,6 +255,7 @@ impl Engine<'_> {
         clock.breach_owner = owner.clone();
         let commitment = clock.commitment.clone();
         let start_event = clock.start_event.clone();
+        let calendar = clock.calendar.clone();
         let at = clock.deadline;
         out.push(Effect::Breach {
             account: timer.account.clone(),
@@ -256,9 +263,15 @@ impl Engine<'_> {
             at,
             owner: owner.clone(),
         });
-        self.raise_breach_alerts(&timer, &commitment, tier, owner, at, start_event, out);
+        let raised =
+            self.raise_breach_alerts(&timer, &commitment, tier, owner, at, start_event, out);
+        for rule in raised {
+            self.schedule_step(&timer, rule, 1, at, &calendar);
+        }
     }
 
+    /// Raises the breach alerts of the rules watching this commitment and
+    /// tier; returns the indices of those rules.
     #[expect(clippy::too_many_arguments, reason = "the breach's facts, passed once")]
     fn raise_breach_alerts(
         &mut self,
@@ -269,8 +282,10 @@ impl Engine<'_> {
         at: DateTime<Utc>,
         start_event: String,
         out: &mut Vec<Effect>,
-    ) {
-        for rule in &self.policy.alerts {
+    ) -> Vec<usize> {
+        let mut raised = Vec::new();
+        let policy = self.policy;
+        for (index, rule) in policy.alerts.iter().enumerate() {
             let AlertTrigger::Breach {
                 commitment: c,
                 tiers,
@@ -287,10 +302,7 @@ impl Engine<'_> {
                 }
             }
             let alert = Alert {
-                id: format!(
-                    "{}:{}:{}:{}",
-                    rule.id, timer.account, timer.cycle, timer.clock
-                ),
+                id: breach_alert_id(&rule.id, &timer.account, timer.cycle, timer.clock),
                 rule: rule.id.clone(),
                 at,
                 kind: AlertKind::Breach,
@@ -298,7 +310,7 @@ impl Engine<'_> {
                 commitment: Some(commitment.to_string()),
                 tier: tier.clone(),
                 owner: owner.clone(),
-                recipients: self.recipients(&rule.notify, owner.as_deref()),
+                recipients: self.recipients_at(&rule.notify, owner.as_deref(), at, rule.wake),
                 reassign: rule.reassign,
                 message: format!(
                     "{} breached on account {} (tier {}, owner {}){}",
@@ -314,9 +326,12 @@ impl Engine<'_> {
                 ),
                 metric: None,
                 evidence: vec![start_event.clone()],
+                step: 0,
             };
             out.push(Effect::Alert(alert.clone()));
             self.alerts.push(alert);
+            raised.push(index);
         }
+        raised
     }
 }

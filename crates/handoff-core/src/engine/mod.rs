@@ -15,6 +15,7 @@
 //! types, then id) before applying.
 
 mod clocks;
+mod escalate;
 mod reassign;
 mod records;
 
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+pub use escalate::{acting_on, auto_reassign_id};
 pub use reassign::pick_reassignee;
 pub use records::*;
 
@@ -61,13 +63,17 @@ pub fn type_rank(body: &EventBody) -> u8 {
     }
 }
 
-/// A clock deadline waiting to be judged.
+/// A clock deadline, or a later step of an escalation chain, waiting to be
+/// judged.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Timer {
     due: DateTime<Utc>,
     account: String,
     cycle: u32,
     clock: u32,
+    /// 0: the clock's deadline; n: step n of alert rule `rule`'s chain.
+    step: u32,
+    rule: u32,
 }
 
 /// Accounts by id: the records in a vector, found through a small index.
@@ -214,6 +220,7 @@ impl<'p> Engine<'p> {
             EventBody::Opportunity(o) => self.on_opportunity(ev, at, o, out),
             EventBody::Reassign(r) => self.on_reassign(ev, at, &r.account, &r.rep, out),
         }
+        self.note_action(ev, at);
     }
 
     /// Judges the clocks due before `as_of` and hands over the final state.
@@ -874,7 +881,7 @@ impl<'p> Engine<'p> {
                 commitment: None,
                 tier: None,
                 owner: None,
-                recipients: self.recipients(&rule.notify, None),
+                recipients: self.recipients_at(&rule.notify, None, at, rule.wake),
                 reassign: false,
                 message: format!(
                     "acceptance rate {:.1}% for hand-offs of {} ({} accepted of {} decided) is {} \
@@ -892,6 +899,7 @@ impl<'p> Engine<'p> {
                     period: p.label.clone(),
                 }),
                 evidence: vec![ev.id.clone()],
+                step: 0,
             };
             out.push(Effect::Alert(alert.clone()));
             self.alerts.push(alert);
@@ -915,6 +923,7 @@ impl<'p> Engine<'p> {
                 Recipient {
                     role: role.clone(),
                     who,
+                    deliver_at: None,
                 }
             })
             .collect()

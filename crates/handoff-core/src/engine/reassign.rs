@@ -50,8 +50,15 @@ pub fn pick_reassignee<'r>(
 
 /// Whether the rep's calendar (the clock-calendar rule) is open at `at`.
 fn rep_calendar_open(policy: &Policy, rep: &RepFacts, at: DateTime<Utc>) -> bool {
+    let name = rep_calendar_name(policy, rep);
+    policy.calendars.get(&name).is_some_and(|c| c.is_open(at))
+}
+
+/// A person's working calendar: their own (policy, else rep event), else
+/// their team's, else the organisation's.
+pub(super) fn rep_calendar_name(policy: &Policy, rep: &RepFacts) -> String {
     let known = |name: &String| policy.calendars.contains_key(name);
-    let name = policy
+    policy
         .rep_calendars
         .get(&rep.rep)
         .cloned()
@@ -61,8 +68,7 @@ fn rep_calendar_open(policy: &Policy, rep: &RepFacts, at: DateTime<Utc>) -> bool
             let team = rep.team.as_ref()?;
             policy.team_calendars.get(team).cloned()
         })
-        .unwrap_or_else(|| policy.org_calendar.clone());
-    policy.calendars.get(&name).is_some_and(|c| c.is_open(at))
+        .unwrap_or_else(|| policy.org_calendar.clone())
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub struct Snapshot {
 
 /// One account's derived state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountRecord {
     pub id: String,
     pub facts: AccountFacts,
@@ -61,6 +62,11 @@ pub struct AccountRecord {
     pub floor: Option<DateTime<Utc>>,
     /// Activities with no cycle open.
     pub loose_activities: u32,
+    /// The last time a person acted on the account (see
+    /// [`acting_on`](super::acting_on)); an escalation step is raised only
+    /// when nobody acted since the breach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<DateTime<Utc>>,
     /// Data problems found while applying events.
     pub warnings: Vec<DataWarning>,
 }
@@ -87,6 +93,7 @@ impl AccountRecord {
             icp_miss: None,
             floor: None,
             loose_activities: 0,
+            last_action: None,
             warnings: Vec::new(),
         }
     }
@@ -122,6 +129,7 @@ impl AccountRecord {
 
 /// One trip of an account through the funnel.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cycle {
     /// 1 for the first cycle; a return after nurture starts the next.
     pub number: u32,
@@ -196,6 +204,7 @@ impl Cycle {
 
 /// One rep's stretch of ownership.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnerStretch {
     pub rep: String,
     pub from: DateTime<Utc>,
@@ -204,6 +213,7 @@ pub struct OwnerStretch {
 
 /// An opportunity: a deal with its own SQO, won or lost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpportunityRecord {
     pub id: String,
     /// When it reached SQO (or, with no SQO event, its first event).
@@ -251,6 +261,7 @@ impl OpportunityRecord {
 
 /// One entry of the append-only stage history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageChange {
     pub at: DateTime<Utc>,
     pub from: Option<Stage>,
@@ -262,6 +273,7 @@ pub struct StageChange {
 
 /// How a clock ended, or that it has not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClockState {
     Open,
@@ -272,6 +284,7 @@ pub enum ClockState {
 
 /// One SLA clock on one account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClockRecord {
     /// The commitment's id.
     pub commitment: String,
@@ -303,6 +316,7 @@ pub struct ClockRecord {
 
 /// A data problem found while applying an event; the event is kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DataWarning {
     pub at: DateTime<Utc>,
     pub event_id: String,
@@ -311,6 +325,7 @@ pub struct DataWarning {
 
 /// What raised an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     Breach,
@@ -319,14 +334,21 @@ pub enum AlertKind {
 
 /// A person to notify, resolved from a role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recipient {
     pub role: String,
     /// Absent when nobody in the organisation holds the role.
     pub who: Option<String>,
+    /// The notice waits until this instant, the start of the recipient's
+    /// next working hours; absent when it may go at once (inside working
+    /// hours, or the rule may wake them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<DateTime<Utc>>,
 }
 
 /// A metric value behind a metric alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricReading {
     pub value: f64,
     pub n: u32,
@@ -335,6 +357,7 @@ pub struct MetricReading {
 
 /// An alert raised by a rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     /// Stable: the same history raises the same ids.
     pub id: String,
@@ -352,6 +375,13 @@ pub struct Alert {
     pub metric: Option<MetricReading>,
     /// Event ids behind the alert.
     pub evidence: Vec<String>,
+    /// 0 for the first notice; n for step n of the rule's escalation chain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A change the engine made, for adapters that act on changes.

@@ -144,7 +144,9 @@ fn untouched_high_intent_breaches_and_alerts_the_manager() {
         a.recipients,
         vec![Recipient {
             role: "sales_manager".into(),
-            who: Some("m1".into())
+            who: Some("m1".into()),
+            // 11:00 EST on a Tuesday: inside the manager's hours, at once.
+            deliver_at: None,
         }]
     );
 }
@@ -635,5 +637,132 @@ fn next_deadline_is_the_earliest_clock_still_to_judge() {
         out.iter().any(|e| matches!(e, Effect::Breach { .. })),
         "{out:?}"
     );
+    // Then the escalation step, 4 business hours after the breach on the
+    // New York calendar: 11:00 EST + 4 h = 15:00 EST = 20:00Z.
+    assert_eq!(engine.next_deadline(), Some(at("2026-03-03T20:00:00Z")));
+    engine.advance_to(at("2026-03-03T20:00:01Z"), &mut out);
     assert_eq!(engine.next_deadline(), Some(at("2026-03-16T19:00:00Z")));
+}
+
+/// The hand-off of [`high_intent_handoff`] and a sales VP on the
+/// organisation's calendar. Left untouched, first-touch breaches Tue 3 Mar
+/// 16:00Z (11:00 EST); the default chain's step comes 4 business hours
+/// later on the clock's New York calendar: 15:00 EST = 20:00Z.
+fn breach_with_vp(extra: Vec<serde_json::Value>) -> Snapshot {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(
+        json!({"id":"rep-vp","type":"rep","at":"2026-01-01T00:00:00Z","rep":"vp",
+        "team":"sales","role":"sales_vp"}),
+    ));
+    es.extend(extra.into_iter().map(ev));
+    run(&policy(), es, "2026-03-10T00:00:00Z")
+}
+
+fn chain(s: &Snapshot) -> Vec<(&str, DateTime<Utc>, u32)> {
+    s.alerts
+        .iter()
+        .filter(|a| a.rule == "high-intent-untouched")
+        .map(|a| (a.id.as_str(), a.at, a.step))
+        .collect()
+}
+
+#[test]
+fn nobody_acting_escalates_to_the_sales_vp_four_business_hours_after_the_breach() {
+    let s = breach_with_vp(vec![]);
+    assert_eq!(
+        chain(&s),
+        [
+            (
+                "high-intent-untouched:acme:1:0",
+                at("2026-03-03T16:00:00Z"),
+                0
+            ),
+            (
+                "high-intent-untouched:acme:1:0:step1",
+                at("2026-03-03T20:00:00Z"),
+                1
+            ),
+        ]
+    );
+    let step = &s.alerts[1];
+    assert_eq!(
+        step.recipients,
+        vec![Recipient {
+            role: "sales_vp".into(),
+            who: Some("vp".into()),
+            // 15:00 EST, inside the VP's (organisation's) hours.
+            deliver_at: None,
+        }]
+    );
+    assert!(!step.reassign);
+    assert_eq!(step.owner.as_deref(), Some("r1"));
+}
+
+#[test]
+fn a_person_acting_before_the_step_ends_the_chain() {
+    // A late call at 18:00Z, between the breach and the step.
+    let late_call = json!({"id":"a1","type":"activity","at":"2026-03-03T18:00:00Z",
+        "account":"acme","rep":"r1","kind":"call"});
+    assert_eq!(chain(&breach_with_vp(vec![late_call])).len(), 1);
+    // Acting at the step's very instant counts, as a touch at a deadline
+    // meets it.
+    let on_time = json!({"id":"a1","type":"activity","at":"2026-03-03T20:00:00Z",
+        "account":"acme","rep":"r1","kind":"call"});
+    assert_eq!(chain(&breach_with_vp(vec![on_time])).len(), 1);
+    // An automated email is nobody acting.
+    let robot = json!({"id":"a1","type":"activity","at":"2026-03-03T18:00:00Z",
+        "account":"acme","rep":"r1","kind":"email","automated":true});
+    assert_eq!(chain(&breach_with_vp(vec![robot])).len(), 2);
+}
+
+#[test]
+fn an_automatic_reassignment_is_nobody_acting_but_a_manager_reassigning_is() {
+    let auto = json!({"id": auto_reassign_id("high-intent-untouched:acme:1:0"),
+        "type":"reassign","at":"2026-03-03T16:00:01Z","account":"acme","rep":"r2"});
+    let s = breach_with_vp(vec![auto]);
+    assert_eq!(chain(&s).len(), 2);
+    // The step names the owner at its instant: r2 after the reassignment.
+    assert_eq!(s.alerts[1].owner.as_deref(), Some("r2"));
+    let manual = json!({"id":"m-17","type":"reassign","at":"2026-03-03T17:00:00Z",
+        "account":"acme","rep":"r2"});
+    assert_eq!(chain(&breach_with_vp(vec![manual])).len(), 1);
+}
+
+/// Hand-off Mon 2 Mar 16:30 EST (21:30Z): 0.5 h Monday and 3.5 h Tuesday
+/// give a first-touch deadline of Tue 12:30 EST = 17:30Z. The manager m1
+/// works in London (09:00-17:00 GMT): at 17:30Z they have gone home.
+fn breach_after_london_closes(policy: &Policy) -> Snapshot {
+    let mut es = base("acme");
+    es.retain(|e| e.id != "rep-m1");
+    es.push(ev(
+        json!({"id":"rep-m1","type":"rep","at":"2026-01-01T00:00:00Z","rep":"m1",
+        "team":"east","role":"sales_manager","calendar":"london"}),
+    ));
+    es.push(ev(
+        json!({"id":"d1","type":"engagement","at":"2026-03-02T14:00:00Z",
+        "account":"acme","kind":"demo_request","channel":"paid_search"}),
+    ));
+    es.push(ev(
+        json!({"id":"h1","type":"handoff","at":"2026-03-02T21:30:00Z",
+        "account":"acme","rep":"r1"}),
+    ));
+    run(policy, es, "2026-03-03T18:00:00Z")
+}
+
+#[test]
+fn a_notice_waits_for_the_recipients_working_hours_unless_the_rule_may_wake_them() {
+    let s = breach_after_london_closes(&policy());
+    let breach = &s.alerts[0];
+    assert_eq!(breach.at, at("2026-03-03T17:30:00Z"));
+    let m1 = &breach.recipients[0];
+    assert_eq!(m1.who.as_deref(), Some("m1"));
+    // London opens again Wed 4 Mar 09:00 GMT = 09:00Z.
+    assert_eq!(m1.deliver_at, Some(at("2026-03-04T09:00:00Z")));
+
+    let text = include_str!("../../../../policies/default.toml");
+    let waking = text.replace("wake = false", "wake = true");
+    assert_ne!(waking, text, "the default policy changed");
+    let waking = Policy::from_toml(&waking).unwrap();
+    let s = breach_after_london_closes(&waking);
+    assert_eq!(s.alerts[0].recipients[0].deliver_at, None);
 }

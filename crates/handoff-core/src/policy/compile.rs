@@ -12,7 +12,9 @@ use std::ops::Range;
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 
-use super::raw::{CalendarConfig, ClockConfig, CommitmentConfig, PolicyConfig, TierConfig};
+use super::raw::{
+    AlertRuleConfig, CalendarConfig, ClockConfig, CommitmentConfig, PolicyConfig, TierConfig,
+};
 use super::values::{parse_amount, parse_duration, parse_target};
 use super::*;
 use crate::calendar::{Calendar, Interval};
@@ -674,28 +676,8 @@ fn compile_clock(ck: &mut Checker, i: usize, c: &ClockConfig, tiers: &[&str]) ->
             }
         }
     }
-    let time = match c.time.as_str() {
-        "business" => TimeBasis::Business,
-        "calendar" => TimeBasis::Calendar,
-        other => {
-            ck.err(
-                &[&"commitments", &i, &"clock", &"time"],
-                format!("unknown time basis \"{other}\""),
-                Some("use \"business\" or \"calendar\"".into()),
-            );
-            TimeBasis::Calendar
-        }
-    };
-    let length = match parse_duration(&c.within) {
-        Ok(d) if d.days > 0 && d.seconds == 0 && time == TimeBasis::Calendar => {
-            ClockLength::Days(d.days)
-        }
-        Ok(d) => ClockLength::Seconds(d.seconds + i64::from(d.days) * 86_400),
-        Err(msg) => {
-            ck.err(&[&"commitments", &i, &"clock", &"within"], msg, None);
-            ClockLength::Seconds(0)
-        }
-    };
+    let clock_path: [&dyn ToSeg; 3] = [&"commitments", &i, &"clock"];
+    let (length, time) = length_on_basis(ck, &clock_path, "within", &c.within, &c.time);
     let kind = match (count, c.at_least, stop.is_empty()) {
         (Some(count), Some(at_least), true) => ClockKind::Cadence {
             count,
@@ -724,6 +706,41 @@ fn compile_clock(ck: &mut Checker, i: usize, c: &ClockConfig, tiers: &[&str]) ->
         time,
         within_text: c.within.clone(),
     })
+}
+
+/// A duration under `key` and its time basis under `time` (`business` or
+/// `calendar`) at `path`; whole calendar days stay days, so they keep the
+/// local time across a DST change.
+fn length_on_basis(
+    ck: &mut Checker,
+    path: &[&dyn ToSeg],
+    key: &str,
+    text: &str,
+    time: &str,
+) -> (ClockLength, TimeBasis) {
+    let basis = match time {
+        "business" => TimeBasis::Business,
+        "calendar" => TimeBasis::Calendar,
+        other => {
+            ck.err(
+                &[path, &[&"time"]].concat(),
+                format!("unknown time basis \"{other}\""),
+                Some("use \"business\" or \"calendar\"".into()),
+            );
+            TimeBasis::Calendar
+        }
+    };
+    let length = match parse_duration(text) {
+        Ok(d) if d.days > 0 && d.seconds == 0 && basis == TimeBasis::Calendar => {
+            ClockLength::Days(d.days)
+        }
+        Ok(d) => ClockLength::Seconds(d.seconds + i64::from(d.days) * 86_400),
+        Err(msg) => {
+            ck.err(&[path, &[&key]].concat(), msg, None);
+            ClockLength::Seconds(0)
+        }
+    };
+    (length, basis)
 }
 
 fn compile_alerts(
@@ -877,15 +894,85 @@ fn compile_alerts(
                 );
             }
         }
+        let escalate = compile_escalation(ck, i, a, &trigger);
         out.push(AlertRule {
             id: a.id.clone(),
             description: a.description.clone().unwrap_or_default(),
             trigger,
             notify: a.notify.clone(),
             reassign: a.actions.iter().any(|x| x == "reassign"),
+            wake: a.wake.unwrap_or(false),
+            escalate,
         });
     }
     out
+}
+
+/// The later steps of alert `i`'s chain: breach alerts only, each notifying
+/// someone, each later than the one before.
+fn compile_escalation(
+    ck: &mut Checker,
+    i: usize,
+    a: &AlertRuleConfig,
+    trigger: &AlertTrigger,
+) -> Vec<EscalationStep> {
+    if a.escalate.is_empty() {
+        return Vec::new();
+    }
+    if matches!(trigger, AlertTrigger::Metric { .. }) {
+        ck.err(
+            &[&"alerts", &i, &"escalate"],
+            format!(
+                "alert \"{}\" watches a metric: escalation steps follow a breach on an account",
+                a.id
+            ),
+            Some("move the steps to a breach alert, or raise a second metric alert".into()),
+        );
+        return Vec::new();
+    }
+    let mut steps: Vec<EscalationStep> = Vec::new();
+    let mut previous = 0_i64;
+    for (j, st) in a.escalate.iter().enumerate() {
+        let path: [&dyn ToSeg; 3] = [&"alerts", &i, &"escalate"];
+        let here = [&path[..], &[&j]].concat();
+        let time = st.time.as_deref().unwrap_or("business");
+        let (after, basis) = length_on_basis(ck, &here, "after", &st.after, time);
+        let secs = match after {
+            ClockLength::Seconds(s) => s,
+            ClockLength::Days(d) => i64::from(d) * 86_400,
+        };
+        // An unreadable `after` was reported already.
+        if secs <= previous && parse_duration(&st.after).is_ok() {
+            ck.err(
+                &[&here[..], &[&"after"]].concat(),
+                format!(
+                    "step {} comes at \"{}\", not after the step before it",
+                    j + 1,
+                    st.after
+                ),
+                Some(
+                    "order the steps by `after`, each later than the last, e.g. \"4h\" then \"8h\""
+                        .into(),
+                ),
+            );
+        }
+        previous = previous.max(secs);
+        if st.notify.is_empty() {
+            ck.err(
+                &[&here[..], &[&"notify"]].concat(),
+                format!("step {} of alert \"{}\" notifies nobody", j + 1, a.id),
+                Some("add notify = [\"sales_vp\"] or another role".into()),
+            );
+        }
+        steps.push(EscalationStep {
+            after,
+            time: basis,
+            after_text: st.after.clone(),
+            notify: st.notify.clone(),
+            wake: st.wake.or(a.wake).unwrap_or(false),
+        });
+    }
+    steps
 }
 
 fn metric_duration(ck: &mut Checker, text: Option<&str>, key: &str, default: i64) -> Duration {
@@ -930,5 +1017,42 @@ mod tests {
             panic!("the first default alert is a metric alert");
         };
         assert_eq!((threshold, rearm), (0.75, 0.75));
+    }
+
+    #[test]
+    fn escalation_steps_need_a_breach_rule_and_rising_delays() {
+        let on_metric = DEFAULT.replace(
+            "notify = [\"marketing_vp\"]\n",
+            "notify = [\"marketing_vp\"]\n[[alerts.escalate]]\nafter = \"1h\"\nnotify = [\"ceo\"]\n",
+        );
+        assert_ne!(on_metric, DEFAULT, "the default policy changed");
+        let problems = Policy::from_toml(&on_metric).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path_text(), "alerts[0].escalate");
+
+        let backwards = DEFAULT.replace(
+            "notify = [\"sales_vp\"]\n",
+            "notify = [\"sales_vp\"]\n[[alerts.escalate]]\nafter = \"2h\"\nnotify = [\"ceo\"]\n",
+        );
+        assert_ne!(backwards, DEFAULT, "the default policy changed");
+        let problems = Policy::from_toml(&backwards).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path_text(), "alerts[1].escalate[1].after");
+        assert_eq!(
+            problems[0].message,
+            "step 2 comes at \"2h\", not after the step before it"
+        );
+    }
+
+    #[test]
+    fn the_default_chain_is_one_step_four_business_hours_on() {
+        let p = Policy::from_toml(DEFAULT).unwrap();
+        let rule = &p.alerts[1];
+        assert!(!rule.wake);
+        assert_eq!(rule.escalate.len(), 1);
+        let step = &rule.escalate[0];
+        assert_eq!(step.after, crate::policy::ClockLength::Seconds(4 * 3600));
+        assert_eq!(step.time, crate::policy::TimeBasis::Business);
+        assert_eq!(step.notify, ["sales_vp"]);
     }
 }

@@ -146,6 +146,7 @@ pub struct Condition {
 
 /// Owner side of a commitment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Marketing,
@@ -249,6 +250,7 @@ pub enum Measure {
 
 /// Lifecycle points a clock can start or stop on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Mqa,
@@ -297,6 +299,7 @@ impl Trigger {
 
 /// How a clock counts time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TimeBasis {
     Business,
@@ -349,7 +352,20 @@ impl ClockSpec {
 
     /// The deadline for a clock started at `start` on `calendar`.
     pub fn deadline(&self, calendar: &Calendar, start: DateTime<Utc>) -> DateTime<Utc> {
-        match (self.length, self.time) {
+        self.length.after(self.time, calendar, start)
+    }
+}
+
+impl ClockLength {
+    /// The instant this length after `start`, counted on `calendar` in the
+    /// given basis.
+    pub fn after(
+        self,
+        time: TimeBasis,
+        calendar: &Calendar,
+        start: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        match (self, time) {
             (ClockLength::Seconds(s), TimeBasis::Business) => calendar.add_business(start, s),
             (ClockLength::Seconds(s), TimeBasis::Calendar) => start + Duration::seconds(s),
             (ClockLength::Days(d), TimeBasis::Calendar) => calendar.add_calendar_days(start, d),
@@ -390,4 +406,21 @@ pub struct AlertRule {
     pub trigger: AlertTrigger,
     pub notify: Vec<String>,
     pub reassign: bool,
+    /// The first notice may reach people outside their working hours.
+    pub wake: bool,
+    /// Later steps, in order of `after` (breach alerts only).
+    pub escalate: Vec<EscalationStep>,
+}
+
+/// A later step of an escalation chain: raised `after` the breach (counted
+/// on the breached clock's calendar in business time, or in calendar time)
+/// when nobody acted on the account in between.
+#[derive(Debug, Clone)]
+pub struct EscalationStep {
+    pub after: ClockLength,
+    pub time: TimeBasis,
+    /// The duration as written, for messages.
+    pub after_text: String,
+    pub notify: Vec<String>,
+    pub wake: bool,
 }

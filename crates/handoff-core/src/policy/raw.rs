@@ -257,6 +257,32 @@ pub struct AlertRuleConfig {
     /// Actions, e.g. `reassign`.
     #[serde(default)]
     pub actions: Vec<String>,
+    /// Whether the notice may reach people outside their working hours.
+    /// Default: it waits for each recipient's next working instant.
+    #[serde(default)]
+    pub wake: Option<bool>,
+    /// Later steps of the chain, each raised only when nobody acted on the
+    /// account since the breach (breach alerts).
+    #[serde(default)]
+    pub escalate: Vec<EscalationStepConfig>,
+}
+
+/// `[[alerts.escalate]]`: one later step of an escalation chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStepConfig {
+    /// How long after the breach, e.g. `"4h"`.
+    pub after: String,
+    /// `business` (default: on the breached clock's calendar) or `calendar`.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// Roles notified at this step, e.g. `sales_vp`.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Whether this step may reach people outside their working hours.
+    /// Default: the rule's `wake`.
+    #[serde(default)]
+    pub wake: Option<bool>,
 }
 
 /// `[metrics]`.

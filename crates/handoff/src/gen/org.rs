@@ -123,6 +123,7 @@ impl Org {
             teams.push(Team { calendar, members });
         }
         reps.push(marketing_vp(policy, rng));
+        reps.push(sales_vp(policy));
         Ok(Org { reps, teams })
     }
 }
@@ -199,6 +200,26 @@ fn working_rep(spec: &TerritorySpec, k: u32, manager: &str, rng: &mut ChaCha8Rng
         first_touch_median_s: ft_median_min * 60.0,
         diligence,
         accept_bias: 0.04 * normal(rng),
+    }
+}
+
+/// The sales VP, the last step of the default escalation chain; works on
+/// the organisation's calendar. Drawn from no random stream, so adding them
+/// left every other generated event as it was.
+fn sales_vp(policy: &Policy) -> Rep {
+    Rep {
+        facts: RepFacts {
+            rep: "sales-vp".into(),
+            name: None,
+            team: Some("sales".into()),
+            manager: None,
+            role: Some("sales_vp".into()),
+            calendar: Some(policy.org_calendar.clone()),
+            email: None,
+        },
+        first_touch_median_s: 0.0,
+        diligence: 0.0,
+        accept_bias: 0.0,
     }
 }
 

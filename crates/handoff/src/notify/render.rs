@@ -94,6 +94,7 @@ pub(super) fn check(env: &Environment<'static>, channel: &str) -> Result<()> {
     let recipient = Recipient {
         role: "sales_manager".into(),
         who: Some("mgr-1".into()),
+        deliver_at: None,
     };
     let mut alert = Alert {
         id: "sample".into(),
@@ -112,6 +113,7 @@ pub(super) fn check(env: &Environment<'static>, channel: &str) -> Result<()> {
         message: "sample".into(),
         metric: None,
         evidence: vec![],
+        step: 0,
     };
     render(
         env,

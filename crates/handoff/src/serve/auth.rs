@@ -49,6 +49,16 @@ impl Action {
         }
     }
 
+    /// The names of the roles that may do it, in the order `handoff token
+    /// create --role` lists them; the OpenAPI document shows this list.
+    pub fn roles(self) -> Vec<&'static str> {
+        TokenRole::value_variants()
+            .iter()
+            .filter(|r| self.allowed(**r))
+            .map(|r| role_name(*r))
+            .collect()
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Action::Read => "read",
@@ -73,11 +83,7 @@ impl Caller {
         if action.allowed(self.role) {
             return Ok(());
         }
-        let may: Vec<&str> = TokenRole::value_variants()
-            .iter()
-            .filter(|r| action.allowed(**r))
-            .map(|r| role_name(*r))
-            .collect();
+        let may = action.roles();
         Err(ApiError::Forbidden {
             message: format!(
                 "token {:?} has role {}, which may not {}; roles that may: {}",

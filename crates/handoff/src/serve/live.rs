@@ -48,24 +48,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use handoff_core::engine::{pick_reassignee, sort_events, type_rank, Alert, Effect, Engine};
+use handoff_core::engine::{
+    auto_reassign_id, pick_reassignee, sort_events, type_rank, Alert, Effect, Engine,
+};
 use handoff_core::event::{EventBody, Reassign};
 use handoff_core::{Event, Policy};
 use tokio::sync::Notify;
 
 use super::clock::Clock;
-use crate::store::{AppendOutcome, DeliveryStatus, NewAlert, Provenance, Store};
+use crate::store::{AppendOutcome, DeliveryStatus, NewAlert, OutboxEntry, Provenance, Store};
 
 /// The meta key holding the instant the service first went live.
 pub const LIVE_SINCE: &str = "live_since";
 
 /// Prefix of the meta key holding a team's rotation: the rep chosen last.
 pub const REASSIGN_ROTATION: &str = "reassign_rotation";
-
-/// The id of the reassign event an alert causes.
-pub fn auto_reassign_id(alert_id: &str) -> String {
-    format!("auto-reassign:{alert_id}")
-}
 
 /// The live engine, its clock and the wake-up signal of the clock task.
 pub struct Live {
@@ -160,6 +157,30 @@ impl LiveState {
     }
 }
 
+/// Why a retracted alert was retracted.
+const MOOT: &str = "retracted: an event dated before the breach, stored after it was raised, \
+                    shows the alert no longer holds";
+
+/// The outbox entries of one alert: the alert under its own id when every
+/// recipient may hear at the same instant (the usual case), else one entry
+/// per recipient, `{alert id}>{role}`, carrying only that recipient, so
+/// that each waits for its own working hours.
+fn outbox_entries(alert: &Alert) -> Vec<(String, Alert)> {
+    let first = alert.recipients.first().map(|r| r.deliver_at);
+    if alert.recipients.iter().all(|r| Some(r.deliver_at) == first) {
+        return vec![(alert.id.clone(), alert.clone())];
+    }
+    alert
+        .recipients
+        .iter()
+        .map(|r| {
+            let mut one = alert.clone();
+            one.recipients = vec![r.clone()];
+            (format!("{}>{}", alert.id, r.role), one)
+        })
+        .collect()
+}
+
 fn collect_alerts(effects: Vec<Effect>, alerts: &mut Vec<Alert>) {
     alerts.extend(effects.into_iter().filter_map(|e| match e {
         Effect::Alert(a) => Some(a),
@@ -247,17 +268,47 @@ impl Live {
     }
 
     fn outbox_rows(&self, alerts: &[Alert]) -> Result<Vec<NewAlert>> {
-        alerts
+        let mut rows = Vec::with_capacity(alerts.len());
+        for a in alerts {
+            for (id, alert) in outbox_entries(a) {
+                rows.push(NewAlert {
+                    id,
+                    json: serde_json::to_string(&alert).context("writing an alert as JSON")?,
+                    status: self.status_of(&alert),
+                    not_before: alert.recipients.first().and_then(|r| r.deliver_at),
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Retracts the pending outbox entries raised up to `now` that a
+    /// replay of the whole log no longer raises: an event dated before the
+    /// breach arrived after it fired. `pending` was read before the log, so
+    /// every entry in it was committed with the events that raised it.
+    fn retract_moot(
+        &self,
+        store: &mut Store,
+        pending: Vec<OutboxEntry>,
+        alerts: &[Alert],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let raised: HashSet<String> = alerts
             .iter()
-            .map(|a| {
-                Ok(NewAlert {
-                    id: a.id.clone(),
-                    json: serde_json::to_string(a).context("writing an alert as JSON")?,
-                    status: self.status_of(a),
-                    not_before: None,
-                })
-            })
-            .collect()
+            .flat_map(|a| outbox_entries(a).into_iter().map(|(id, _)| id))
+            .collect();
+        let moot: Vec<String> = pending
+            .into_iter()
+            .filter(|e| !raised.contains(&e.alert_id))
+            .filter(|e| serde_json::from_str::<Alert>(&e.alert).is_ok_and(|a| a.at <= now))
+            .map(|e| e.alert_id)
+            .collect();
+        if moot.is_empty() {
+            return Ok(0);
+        }
+        let n = store.outbox_retract(&moot, MOOT)?;
+        tracing::info!(retracted = n, alerts = ?moot, "alerts made moot by late events retracted");
+        Ok(n)
     }
 
     /// Replaces the engine with a replay of the stored log up to `now`,
@@ -353,6 +404,11 @@ impl Live {
         store: &mut Store,
         now: DateTime<Utc>,
     ) -> Result<(usize, Vec<Alert>)> {
+        let pending: Vec<OutboxEntry> = store
+            .outbox_all()?
+            .into_iter()
+            .filter(|e| e.status == DeliveryStatus::Pending)
+            .collect();
         let (mut events, position) = store
             .events_with_position()
             .context("reading the event log")?;
@@ -370,6 +426,7 @@ impl Live {
         *st = fresh;
         let rows = self.outbox_rows(&alerts)?;
         let recorded = store.outbox_record(&rows, now)?;
+        self.retract_moot(store, pending, &alerts, now)?;
         tracing::info!(
             events = events.len(),
             held_back = st.held.len(),

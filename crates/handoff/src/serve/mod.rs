@@ -31,6 +31,7 @@ pub mod clock;
 pub mod error;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 
 use std::future::Future;
@@ -254,6 +255,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/breaches", get(routes::clocks::get_breaches))
         .route("/v1/alerts", get(routes::alerts::get_alerts))
         .route("/metrics", get(routes::metrics::get_metrics))
+        .route("/v1/openapi.json", get(routes::openapi::get_openapi))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))

@@ -19,13 +19,16 @@ use super::scorecard::parse_as_of;
 use super::{query, replay};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
+use crate::serve::openapi::schemas::{AccountAnswer, BadRequest, NotFound, TokenErrors};
 use crate::serve::AppState;
 
 /// The query parameters of GET /v1/accounts/{id}.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AccountQuery {
     /// The instant to judge at (RFC 3339); default now.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub as_of: Option<String>,
 }
 
@@ -56,6 +59,28 @@ pub fn unknown_account(id: &str, lead_exists: bool) -> ApiError {
 }
 
 /// GET /v1/accounts/{id} (every role).
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}",
+    tag = "accounts",
+    summary = "One account's record",
+    description = "The account's facts, stage, owner, cycles with their clocks, \
+                   opportunities, stage history and data warnings, as `handoff explain \
+                   --json` prints them, and the alerts raised about it, replayed from the \
+                   log as of `as_of`.",
+    params(
+        ("id" = String, Path, description = "The account id (a lone lead's is \
+                                             `lead:CONTACT`); percent-encode a `/` or `?`"),
+        AccountQuery,
+    ),
+    responses(
+        (status = 200, description = "The account's record", body = AccountAnswer),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+)]
 pub async fn get_account(
     State(state): State<AppState>,
     caller: Caller,

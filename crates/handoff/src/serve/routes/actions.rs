@@ -28,10 +28,13 @@ use super::replay;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
+use crate::serve::openapi::schemas::{
+    AcceptBody, ActionErrors, ActivityBody, DispositionBody, ReassignBody, RejectBody, TokenErrors,
+};
 use crate::serve::AppState;
 
 /// The kinds of activity a person records.
-const ACTIVITY_KINDS: [&str; 4] = ["call", "email", "meeting", "social"];
+pub(crate) const ACTIVITY_KINDS: [&str; 4] = ["call", "email", "meeting", "social"];
 
 /// Which action a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,21 @@ impl Kind {
 }
 
 /// POST /v1/accounts/{id}/accept: Sales accepts the hand-off (a SAL).
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/accept",
+    tag = "actions",
+    summary = "Accept a hand-off",
+    description = "Sales accepts the hand-off: the account is a SAL (event `accepted`).",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body = AcceptBody,
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        ActionErrors,
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn accept(
     state: State<AppState>,
     caller: Caller,
@@ -78,6 +96,21 @@ pub async fn accept(
 
 /// POST /v1/accounts/{id}/reject: Sales rejects the hand-off; `reason` is
 /// required.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/reject",
+    tag = "actions",
+    summary = "Reject a hand-off",
+    description = "Sales rejects the hand-off, with a reason (event `rejected`).",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body = RejectBody,
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        ActionErrors,
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn reject(
     state: State<AppState>,
     caller: Caller,
@@ -88,6 +121,21 @@ pub async fn reject(
 }
 
 /// POST /v1/accounts/{id}/activity: a follow-up attempt; `kind` required.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/activity",
+    tag = "actions",
+    summary = "Record a follow-up attempt",
+    description = "A rep called, emailed, met or reached out on social (event `activity`).",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body = ActivityBody,
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        ActionErrors,
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn activity(
     state: State<AppState>,
     caller: Caller,
@@ -98,6 +146,21 @@ pub async fn activity(
 }
 
 /// POST /v1/accounts/{id}/disposition: a SAL's status; `status` required.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/disposition",
+    tag = "actions",
+    summary = "Record a disposition",
+    description = "The status and next step of a SAL (event `disposition`).",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body = DispositionBody,
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        ActionErrors,
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn disposition(
     state: State<AppState>,
     caller: Caller,
@@ -108,6 +171,21 @@ pub async fn disposition(
 }
 
 /// POST /v1/accounts/{id}/reassign: the account moves to `rep`.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/reassign",
+    tag = "actions",
+    summary = "Reassign an account",
+    description = "The account moves to another rep; its clocks keep running (event `reassign`).",
+    params(("id" = String, Path, description = "An account GET /v1/accounts/{id} shows")),
+    request_body = ReassignBody,
+    responses(
+        (status = 201, description = "The stored event", body = Event),
+        ActionErrors,
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Act.roles()))),
+)]
 pub async fn reassign(
     state: State<AppState>,
     caller: Caller,

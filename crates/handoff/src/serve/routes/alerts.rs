@@ -23,6 +23,7 @@ use super::query;
 use super::scorecard::parse_as_of;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
+use crate::serve::openapi::schemas::{AlertsAnswer, BadRequest, TokenErrors};
 use crate::serve::AppState;
 use crate::store::OutboxEntry;
 
@@ -30,10 +31,12 @@ use crate::store::OutboxEntry;
 pub const NOT_SENT: &str = "not_sent";
 
 /// The query parameters of GET /v1/alerts.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Only alerts raised by this instant (RFC 3339); default now.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub as_of: Option<String>,
 }
 
@@ -72,6 +75,22 @@ fn entry_json(entry: &OutboxEntry) -> Result<(DateTime<Utc>, Value), ApiError> {
 }
 
 /// GET /v1/alerts (every role).
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "alerts",
+    summary = "The alerts in the outbox",
+    description = "Every alert the live engine recorded, newest first, with its delivery: \
+                   pending, sent, failed, historical (before the service went live: never \
+                   sent) or retracted (made moot before it was sent).",
+    params(AlertsQuery),
+    responses(
+        (status = 200, description = "The alerts raised by `as_of`", body = AlertsAnswer),
+        (status = 400, response = BadRequest),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+)]
 pub async fn get_alerts(
     State(state): State<AppState>,
     caller: Caller,

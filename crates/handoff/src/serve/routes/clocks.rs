@@ -21,32 +21,38 @@ use super::scorecard::parse_as_of;
 use super::{query, replay};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
+use crate::serve::openapi::schemas::{BadRequest, BreachesAnswer, ClocksAnswer, TokenErrors};
 use crate::serve::AppState;
 
 /// The query parameters of GET /v1/clocks.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ClocksQuery {
     /// open, breached, met or cancelled; default all.
+    #[param(value_type = Option<ClockState>)]
     pub state: Option<String>,
     /// A commitment id of the policy, e.g. first-touch.
     pub commitment: Option<String>,
     /// The instant to judge at (RFC 3339); default now.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub as_of: Option<String>,
 }
 
 /// The query parameters of GET /v1/breaches.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BreachesQuery {
     /// A commitment id of the policy, e.g. first-touch.
     pub commitment: Option<String>,
     /// The instant to judge at (RFC 3339); default now.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub as_of: Option<String>,
 }
 
 /// One clock as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClockView {
     pub account: String,
     /// The account's cycle the clock belongs to, from 1.
@@ -115,6 +121,21 @@ fn parse_state(text: &str) -> Result<ClockState, ApiError> {
 }
 
 /// GET /v1/clocks (every role): the clocks, deadline nearest first.
+#[utoipa::path(
+    get,
+    path = "/v1/clocks",
+    tag = "clocks",
+    summary = "SLA clocks",
+    description = "Every SLA clock of a replay of the log as of `as_of`, deadline nearest \
+                   first (then account, commitment), filtered by state and commitment.",
+    params(ClocksQuery),
+    responses(
+        (status = 200, description = "The clocks", body = ClocksAnswer),
+        (status = 400, response = BadRequest),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+)]
 pub async fn get_clocks(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,6 +159,21 @@ pub async fn get_clocks(
 
 /// GET /v1/breaches (every role): breached clocks, newest breach first,
 /// each with its breach owner's manager.
+#[utoipa::path(
+    get,
+    path = "/v1/breaches",
+    tag = "clocks",
+    summary = "Breached clocks",
+    description = "The breached clocks of a replay as of `as_of`, newest breach first, each \
+                   with `manager`: the breach owner's manager in the organisation, or null.",
+    params(BreachesQuery),
+    responses(
+        (status = 200, description = "The breaches", body = BreachesAnswer),
+        (status = 400, response = BadRequest),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+)]
 pub async fn get_breaches(
     State(state): State<AppState>,
     caller: Caller,

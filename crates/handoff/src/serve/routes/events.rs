@@ -30,13 +30,14 @@ use crate::import::event_json::{json_syntax_reason, parse_event_line};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
+use crate::serve::openapi::schemas::{BadRequest, PayloadTooLarge, TokenErrors};
 use crate::serve::AppState;
 
 /// The NDJSON media type.
 const NDJSON: &str = "application/x-ndjson";
 
 /// The answer to a batch.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestReport {
     /// Items stored for the first time.
     pub accepted: usize,
@@ -53,7 +54,7 @@ pub struct IngestReport {
 }
 
 /// A rejected item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemRejection {
     /// Position of the item in the batch, from 0.
     pub index: usize,
@@ -62,7 +63,7 @@ pub struct ItemRejection {
 }
 
 /// A conflicting item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemConflict {
     /// Position of the item in the batch, from 0.
     pub index: usize,
@@ -94,6 +95,36 @@ impl Batch {
 }
 
 /// POST /v1/events (roles ingest and admin).
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Ingest a batch of events",
+    description = "The body is a batch of events in the event model (docs/events.md): a JSON \
+                   array of events, or NDJSON, one event per line, when the Content-Type is \
+                   `application/x-ndjson` or the body does not start with `[`. Each item is \
+                   accepted (a new id), a duplicate (same id and payload: nothing changes), \
+                   conflicting (same id, another payload: the first stays) or rejected with \
+                   a reason naming the field. The valid items are stored in one \
+                   transaction, committed to disk before the answer; retrying a batch is \
+                   safe. A JSON syntax error anywhere refuses the whole body with 400.",
+    request_body(
+        description = "A JSON array of events, or NDJSON: one event object per line (blank \
+                       lines skipped).",
+        content(
+            (Vec<Event> = "application/json"),
+            (Event = "application/x-ndjson"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "The body was read; the counts say what was stored, \
+                                      even when every item was rejected", body = IngestReport),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Ingest.roles()))),
+)]
 pub async fn post_events(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,6 +16,7 @@ use super::replay;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Gauges;
+use crate::serve::openapi::schemas::TokenErrors;
 use crate::serve::AppState;
 use crate::store::DeliveryStatus;
 
@@ -23,6 +24,22 @@ use crate::store::DeliveryStatus;
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// GET /metrics (every role; a token is needed, as everywhere but health).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "The service's counters for Prometheus",
+    description = "Events ingested, HTTP answers by route and status with their latency, \
+                   clocks open, breaches and alerts by delivery status, in the Prometheus \
+                   text format 0.0.4. The gauges are computed from a replay of the log at \
+                   each scrape: scrape every minute or so.",
+    responses(
+        (status = 200, description = "The Prometheus text format", body = String,
+         content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+)]
 pub async fn get_metrics(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,8 +1,8 @@
 //! The API's routes, one module per area: `events` (ingestion),
 //! `scorecard` (reports), `accounts` (one account's record), `actions`
 //! (people's actions on an account, each stored as an event), `clocks`
-//! (clocks and breaches), `alerts`, `metrics` (Prometheus) and `health`
-//! (liveness and readiness).
+//! (clocks and breaches), `alerts`, `metrics` (Prometheus), `health`
+//! (liveness and readiness) and `openapi` (the API's OpenAPI document).
 //!
 //! The read routes judge *as of* an instant (`as_of`, RFC 3339, default
 //! now): they replay the stored log up to it in memory, on a connection of
@@ -15,6 +15,7 @@ pub mod clocks;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod scorecard;
 
 use axum::extract::rejection::QueryRejection;
@@ -64,7 +65,8 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound {
         message: format!(
             "no endpoint {method} {}; there are GET /healthz, /readyz, /metrics, \
-             /v1/scorecard, /v1/accounts/{{id}}, /v1/clocks, /v1/breaches, /v1/alerts; POST \
+             /v1/openapi.json, /v1/scorecard, /v1/accounts/{{id}}, /v1/clocks, /v1/breaches, \
+             /v1/alerts; POST \
              /v1/events and /v1/accounts/{{id}}/accept|reject|activity|disposition|reassign \
              (docs/api.md)",
             uri.path()

@@ -25,30 +25,58 @@ use crate::replay::replay_log;
 use crate::report::{dimension, render};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
+use crate::serve::openapi::schemas::{BadRequest, ScorecardAnswer, TokenErrors};
 use crate::serve::{blocking, AppState};
 use crate::store::Store;
 
 /// The query parameters; any other is refused, so a typo is not ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ScorecardQuery {
     /// A calendar month, e.g. 2026-03.
+    #[param(example = "2026-03")]
     pub month: Option<String>,
     /// An ISO week, e.g. 2026-W10.
+    #[param(example = "2026-W10")]
     pub week: Option<String>,
     /// A quarter, e.g. 2026Q1.
+    #[param(example = "2026Q1")]
     pub quarter: Option<String>,
     /// First day (inclusive), with `to`.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     pub from: Option<String>,
     /// The day after the last one (exclusive), with `from`.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     pub to: Option<String>,
     /// team, rep, manager, tier or channel.
+    #[param(value_type = Option<handoff_core::metrics::Dimension>)]
     pub by: Option<String>,
     /// The instant to judge at (RFC 3339); default now.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub as_of: Option<String>,
 }
 
 /// GET /v1/scorecard (every role).
+#[utoipa::path(
+    get,
+    path = "/v1/scorecard",
+    tag = "scorecard",
+    summary = "The SLA scorecard",
+    description = "The JSON of `handoff report --format json` (docs/metrics.md): every \
+                   commitment with target, actual, n and status, the funnel, first touch, \
+                   velocity and influenced ARR, for at most one period (month, week, \
+                   quarter, or from with to; with none, the whole stored history), in the \
+                   organisation's time zone, judged as of `as_of`. An unknown parameter is \
+                   a 400.",
+    params(ScorecardQuery),
+    responses(
+        (status = 200, description = "The scorecard", body = ScorecardAnswer),
+        (status = 400, response = BadRequest),
+        TokenErrors,
+    ),
+    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+)]
 pub async fn get_scorecard(
     State(state): State<AppState>,
     caller: Caller,
