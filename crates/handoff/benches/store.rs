@@ -1,24 +1,38 @@
-//! Store append and read-back speed on a year of synthetic events.
+//! Store append and read-back speed on a year of synthetic events, on
+//! SQLite and (when `HANDOFF_BENCH_PG_URL` names a database) PostgreSQL.
 //!
 //! Builds about 15 events per account (firmographics, engagements, a stage,
 //! a hand-off, acceptance, seven follow-up activities, a disposition, an
 //! opportunity and its close) for `HANDOFF_BENCH_ACCOUNTS` accounts
 //! (default 100,000: about 1.5 million events over 2026), appends them to a
-//! fresh database file in batches of 50,000 as `handoff import` does, then
-//! appends them all again (every one a duplicate) and reads them back in
-//! order. Prints events per second and writes the figures to
-//! bench/out/store.json. The goal is at least 200,000 appended events/s.
+//! fresh store in batches of 50,000 as `handoff import` does, then appends
+//! them all again (every one a duplicate) and reads them back in order.
+//! Each commit is durable: SQLite's `synchronous = NORMAL` in WAL mode
+//! (the import's setting), PostgreSQL as the server is configured (run it
+//! with its defaults, fsync on: bench/run-pg does). On PostgreSQL it also
+//! times the service's way of storing: batches of 50 events, one commit
+//! each, with the same durability the service asks for
+//! (`synchronous_commit = on`), for the first `HANDOFF_BENCH_SMALL_EVENTS`
+//! events (default 100,000) into a second, empty database
+//! (`HANDOFF_BENCH_PG_URL2`; skipped when unset). Prints events per second
+//! and writes the figures to bench/out/store.json (SQLite) and
+//! bench/out/store-postgres.json. The goal is at least 200,000 appended
+//! events/s on SQLite.
 //!
-//! Run: cargo bench -p handoff --bench store
+//! Run: cargo bench -p handoff --bench store, or bench/run-pg for both.
 
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
-use handoff::store::Store;
+use handoff::store::{Location, Store};
 use handoff_core::event::Event;
 
 /// Events per append transaction, as in `handoff import`.
 const BATCH: usize = 50_000;
+
+/// Events per transaction of the service's way of storing: a batch of
+/// the size the crash test posts.
+const SMALL_BATCH: usize = 50;
 
 fn main() {
     let accounts: u32 = std::env::var("HANDOFF_BENCH_ACCOUNTS")
@@ -26,11 +40,66 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let events = generate(accounts);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = Store::open(&dir.path().join("bench.db")).expect("open store");
+    println!(
+        "store bench: {} accounts, {} events",
+        accounts,
+        events.len()
+    );
 
-    let first = time(|| append_all(&mut store, &events));
-    let again = time(|| append_all(&mut store, &events));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = Location::Sqlite(dir.path().join("bench.db"));
+    let mut results = measure("SQLite", &sqlite, &events);
+    results["goal_append_events_per_s"] = 200_000.into();
+    results["accounts"] = accounts.into();
+    write_results("store.json", &results);
+
+    let Ok(url) = std::env::var("HANDOFF_BENCH_PG_URL") else {
+        println!("  PostgreSQL: HANDOFF_BENCH_PG_URL not set, skipped (bench/run-pg sets it)");
+        return;
+    };
+    let postgres = Location::parse(&url).expect("HANDOFF_BENCH_PG_URL is a postgres:// URL");
+    let mut results = measure("PostgreSQL", &postgres, &events);
+    results["accounts"] = accounts.into();
+    if let Ok(url) = std::env::var("HANDOFF_BENCH_PG_URL2") {
+        let small: usize = std::env::var("HANDOFF_BENCH_SMALL_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        let events = &events[..small.min(events.len())];
+        let location = Location::parse(&url).expect("HANDOFF_BENCH_PG_URL2 is a postgres:// URL");
+        let mut store = Store::open_at(&location).expect("open store");
+        store.sync_every_commit().expect("synchronous commits");
+        let seconds = time(|| {
+            for chunk in events.chunks(SMALL_BATCH) {
+                store.append(chunk).expect("append");
+            }
+        });
+        let n = events.len() as f64;
+        println!(
+            "  append in {SMALL_BATCH}-event commits: {:>10.0} events/s, {:.0} commits/s \
+             ({} events, {seconds:.2} s)",
+            n / seconds,
+            n / SMALL_BATCH as f64 / seconds,
+            events.len()
+        );
+        results["small_batch_events"] = events.len().into();
+        results["small_batch_size"] = SMALL_BATCH.into();
+        results["append_small_batches_events_per_s"] = (n / seconds).round().into();
+    }
+    write_results("store-postgres.json", &results);
+}
+
+/// Appends the year to a fresh store at `location`, again as duplicates,
+/// and reads it back; prints and returns the rates.
+fn measure(name: &str, location: &Location, events: &[Event]) -> serde_json::Value {
+    let mut store = Store::open_at(location).expect("open store");
+    assert_eq!(
+        store.event_count().expect("count"),
+        0,
+        "{name}: the store is not empty"
+    );
+    let first = time(|| append_all(&mut store, events));
+    let again = time(|| append_all(&mut store, events));
     let mut read = 0usize;
     let scan = time(|| {
         store
@@ -43,19 +112,7 @@ fn main() {
     assert_eq!(read, events.len());
 
     let n = events.len() as f64;
-    let results = serde_json::json!({
-        "accounts": accounts,
-        "events": events.len(),
-        "append_new_events_per_s": (n / first).round(),
-        "append_duplicate_events_per_s": (n / again).round(),
-        "read_ordered_events_per_s": (n / scan).round(),
-        "goal_append_events_per_s": 200_000,
-    });
-    println!(
-        "store bench: {} accounts, {} events",
-        accounts,
-        events.len()
-    );
+    println!("  {name}");
     println!(
         "  append (new):        {:>10.0} events/s ({first:.2} s)",
         n / first
@@ -68,10 +125,21 @@ fn main() {
         "  read back in order:  {:>10.0} events/s ({scan:.2} s)",
         n / scan
     );
+    serde_json::json!({
+        "backend": name,
+        "events": events.len(),
+        "batch": BATCH,
+        "append_new_events_per_s": (n / first).round(),
+        "append_duplicate_events_per_s": (n / again).round(),
+        "read_ordered_events_per_s": (n / scan).round(),
+    })
+}
+
+fn write_results(file: &str, results: &serde_json::Value) {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/out");
     if std::fs::create_dir_all(&out).is_ok() {
-        let path = out.join("store.json");
-        let text = serde_json::to_string_pretty(&results).expect("json");
+        let path = out.join(file);
+        let text = serde_json::to_string_pretty(results).expect("json");
         if std::fs::write(&path, text + "\n").is_ok() {
             println!("  written to {}", path.display());
         }

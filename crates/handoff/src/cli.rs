@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::store::Location;
+
 /// Success.
 pub const EXIT_OK: u8 = 0;
 /// Problems found in the input (bad policy, rejected rows under --strict).
@@ -33,13 +35,21 @@ pub struct Cli {
 /// Options shared by commands that open the store.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// SQLite database file.
+    /// The store: a SQLite database file, or a PostgreSQL database as
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (docs/storage.md).
     #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
     pub db: PathBuf,
     /// Policy file; default: the policy recorded in the store, else
     /// policies/default.toml's built-in copy.
     #[arg(long, env = "HANDOFF_POLICY")]
     pub policy: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The store `--db` names (a postgres:// URL or a SQLite file).
+    pub fn location(&self) -> Result<Location> {
+        Location::from_arg(&self.db)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,7 +134,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub strict: bool,
     /// Where to write this run's rejected rows (JSON Lines); default
-    /// <db>.rejects.jsonl beside the database.
+    /// <db>.rejects.jsonl beside a SQLite file, DATABASE.rejects.jsonl in
+    /// the current folder for PostgreSQL.
     #[arg(long)]
     pub rejects: Option<PathBuf>,
     /// No progress bar.
@@ -292,7 +303,7 @@ pub enum TokenRole {
 
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
-    /// SQLite database file the service uses.
+    /// The store the service uses: a SQLite file or a postgres:// URL.
     #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
     pub db: PathBuf,
     /// What the token may do.

@@ -21,7 +21,8 @@ use crate::report::hm;
 /// The story is replayed from the stored log as of now (or `--as-of`), the
 /// same way `report` computes its figures, so the two always agree.
 pub fn run(args: &ExplainArgs) -> Result<u8> {
-    let store = open_existing(&args.store.db)?;
+    let db = args.store.location()?;
+    let store = open_existing(&db)?;
     let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let snapshot = replay_in_memory(&store, &policy, as_of)?;
@@ -39,13 +40,13 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
                 "no account {:?}, but a lone lead's account {lead:?} exists; run \
                  `handoff explain --db {} {lead}`",
                 args.account,
-                args.store.db.display()
+                db
             );
         }
         anyhow::bail!(
             "no account {:?} in {}; check the id (ids are case-sensitive)",
             args.account,
-            args.store.db.display()
+            db
         );
     };
     let alerts: Vec<&Alert> = snapshot

@@ -2,8 +2,8 @@
 //!
 //! Reading order:
 //! - [`cli`]: the command line; one function per subcommand.
-//! - [`store`]: the embedded SQLite store: the append-only event log and the
-//!   derived state rebuilt from it.
+//! - [`store`]: the store, an embedded SQLite file or a PostgreSQL database:
+//!   the append-only event log and the derived state rebuilt from it.
 //! - [`import`]: CSV and JSON Lines import through mapping files.
 //! - [`replay`]: runs the engine over the stored log (rebuild).
 //! - [`report`]: the scorecard as a table, Markdown or JSON.

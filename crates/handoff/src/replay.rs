@@ -16,7 +16,7 @@ use handoff_core::Policy;
 use tracing::info;
 
 use crate::cli::RebuildArgs;
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 /// The default policy, built in so that a fresh install works anywhere.
 pub const DEFAULT_POLICY: &str = include_str!("../../../policies/default.toml");
@@ -210,17 +210,19 @@ pub fn load_snapshot(store: &Store) -> Result<Snapshot> {
 }
 
 /// Opens a database that must already exist (report, explain, rebuild),
-/// so that a mistyped `--db` is an error rather than a new empty file.
-pub fn open_existing(db: &Path) -> Result<Store> {
-    if !db.exists() {
-        bail!(
-            "no database at {}; import events first (`handoff import --db {} FILE...`) \
-             or run `handoff demo`",
-            db.display(),
-            db.display()
-        );
+/// so that a mistyped `--db` is an error rather than a new empty file. A
+/// PostgreSQL database must exist too: connecting to one that does not
+/// fails.
+pub fn open_existing(db: &Location) -> Result<Store> {
+    if let Some(path) = db.sqlite_path() {
+        if !path.exists() {
+            bail!(
+                "no database at {db}; import events first (`handoff import --db {db} FILE...`) \
+                 or run `handoff demo`"
+            );
+        }
     }
-    Store::open(db).with_context(|| format!("opening {}", db.display()))
+    Store::open_at(db).with_context(|| format!("opening {db}"))
 }
 
 /// A replay of the log, and how many later events it left out.
@@ -286,7 +288,7 @@ pub fn parse_as_of(text: Option<&str>) -> Result<DateTime<Utc>> {
 
 /// Runs `handoff rebuild`.
 pub fn run_rebuild(args: &RebuildArgs) -> Result<u8> {
-    let mut store = open_existing(&args.store.db)?;
+    let mut store = open_existing(&args.store.location()?)?;
     let (_, text) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let s = rebuild_as_of(&mut store, Some(&text), as_of)?;

@@ -22,7 +22,7 @@ use crate::store::Store;
 
 /// Runs `handoff report`.
 pub fn run(args: &ReportArgs) -> Result<u8> {
-    let store = open_existing(&args.store.db)?;
+    let store = open_existing(&args.store.location()?)?;
     let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     // One meaning of "as of" everywhere: the report replays the log up to

@@ -678,3 +678,34 @@ fn an_smtp_password_never_shows_in_debug_output() {
     let target = chans.channels[0].email.as_ref().unwrap();
     assert_eq!(target.password.as_ref().unwrap().expose(), b"pa55word");
 }
+
+#[tokio::test]
+async fn an_alert_another_sender_claimed_waits_for_the_end_of_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = receiver(vec![]).await;
+    let chans = channels(dir.path(), &webhook_toml(&url, "timeout_secs = 3"));
+    // One webhook channel with a 3-second timeout: a lease of 3 + 5 = 8 s.
+    assert_eq!(notify::lease(&chans), std::time::Duration::from_secs(8));
+    let store = store_with(&[alert("al-1", "sales_manager")]);
+    let client = notify::client(&chans).unwrap();
+
+    // Another sender (say a second service) claimed it until t0 + 8 s and
+    // then died before marking it.
+    let until = t0() + chrono::TimeDelta::seconds(8);
+    let claimed = store.lock().unwrap().outbox_claim(t0(), until, 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    let just_before = until - chrono::TimeDelta::milliseconds(1);
+    let r = notify::deliver_due(&store, &chans, just_before, &client)
+        .await
+        .unwrap();
+    assert_eq!((r.taken, seen(&state).len()), (0, 0));
+
+    // When the lease ends the entry is due again, and sent once.
+    let r = notify::deliver_due(&store, &chans, until, &client)
+        .await
+        .unwrap();
+    assert_eq!((r.taken, r.sent, seen(&state).len()), (1, 1, 1));
+    let entry = store.lock().unwrap().outbox_entry("al-1").unwrap().unwrap();
+    assert_eq!((entry.status, entry.attempts), (DeliveryStatus::Sent, 1));
+    assert_eq!(entry.next_attempt_at, None);
+}

@@ -91,7 +91,7 @@ impl App {
             .collect();
         drop(store);
         let config = ServeConfig {
-            db,
+            db: db.into(),
             policy: None,
             max_body_bytes,
         };

@@ -1,5 +1,6 @@
-//! `handoff serve` in-process on 127.0.0.1:0 over a temporary SQLite file,
-//! driven through real HTTP; and `handoff token create` through the binary.
+//! `handoff serve` in-process on 127.0.0.1:0 over a fresh store, SQLite and
+//! PostgreSQL alike (tests/common/db.rs), driven through real HTTP; and
+//! `handoff token create` through the binary.
 //!
 //! The scorecard history is the one of tests/report.rs, worked out by hand
 //! there: on the default policy's New York calendar (09:00-17:00, EST =
@@ -12,13 +13,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{on_both_backends, TestDb};
 use handoff::cli::TokenRole;
 use handoff::serve::auth::create_token;
 use handoff::serve::{AppState, ServeConfig};
-use handoff::store::Store;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -46,12 +46,11 @@ fn five_items() -> String {
 struct TestApp {
     base: String,
     client: reqwest::Client,
-    db: PathBuf,
+    db: TestDb,
     admin: String,
     ingest: String,
     viewer: String,
     stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
 }
 
 /// A response: status, headers, JSON body.
@@ -62,15 +61,13 @@ struct Answer {
 }
 
 impl TestApp {
-    async fn start() -> TestApp {
-        TestApp::start_with_limit(10 * 1024 * 1024).await
+    async fn start(db: TestDb) -> TestApp {
+        TestApp::start_with_limit(db, 10 * 1024 * 1024).await
     }
 
-    async fn start_with_limit(max_body_bytes: usize) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("serve.db");
+    async fn start_with_limit(db: TestDb, max_body_bytes: usize) -> TestApp {
         let (admin, ingest, viewer) = {
-            let mut store = Store::open(&db).unwrap();
+            let mut store = db.open();
             let at = "2026-01-01T00:00:00Z";
             (
                 create_token(&mut store, "ops", TokenRole::Admin, at).unwrap(),
@@ -79,7 +76,7 @@ impl TestApp {
             )
         };
         let config = ServeConfig {
-            db: db.clone(),
+            db: db.location.clone(),
             policy: None,
             max_body_bytes,
         };
@@ -93,7 +90,6 @@ impl TestApp {
             ingest,
             viewer,
             stop: Some(stop),
-            _dir: dir,
         }
     }
 
@@ -143,7 +139,7 @@ impl TestApp {
 
     /// The ids in the store's log, in the log's order.
     fn stored(&self) -> Vec<String> {
-        let store = Store::open(&self.db).unwrap();
+        let store = self.db.open();
         let events = store.events_ordered().unwrap();
         events.into_iter().map(|e| e.id).collect()
     }
@@ -157,9 +153,8 @@ impl Drop for TestApp {
     }
 }
 
-#[tokio::test]
-async fn a_batch_stores_its_valid_items_and_names_the_rejected_ones() {
-    let app = TestApp::start().await;
+async fn a_batch_stores_its_valid_items_and_names_the_rejected_ones(db: TestDb) {
+    let app = TestApp::start(db).await;
     let r = app.ingest_json(five_items()).await;
     assert_eq!(
         (
@@ -205,7 +200,7 @@ async fn a_batch_stores_its_valid_items_and_names_the_rejected_ones() {
         (&json!(1), &json!(0), &json!(1))
     );
     assert_eq!(r["conflicts"], json!([{ "index": 1, "id": "acc" }]));
-    let store = Store::open(&app.db).unwrap();
+    let store = app.db.open();
     let acc = store
         .events_ordered()
         .unwrap()
@@ -225,9 +220,8 @@ async fn a_batch_stores_its_valid_items_and_names_the_rejected_ones() {
     );
 }
 
-#[tokio::test]
-async fn ndjson_history_gives_the_reports_scorecard() {
-    let app = TestApp::start().await;
+async fn ndjson_history_gives_the_reports_scorecard(db: TestDb) {
+    let app = TestApp::start(db).await;
     // Four lines declared as NDJSON, three more sniffed (no `[`).
     let lines: Vec<&str> = HISTORY.lines().collect();
     let a = app
@@ -269,7 +263,7 @@ async fn ndjson_history_gives_the_reports_scorecard() {
 
     // The same JSON as the command line's report on the same database.
     let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(["report", "--db", &app.db.display().to_string()])
+        .args(["report", "--db", app.db.arg()])
         .args(["--month", "2026-03", "--as-of", "2026-05-01T00:00:00Z"])
         .args(["--format", "json"])
         .output()
@@ -302,9 +296,8 @@ async fn ndjson_history_gives_the_reports_scorecard() {
     );
 }
 
-#[tokio::test]
-async fn tokens_and_roles_guard_every_endpoint_but_health() {
-    let app = TestApp::start().await;
+async fn tokens_and_roles_guard_every_endpoint_but_health(db: TestDb) {
+    let app = TestApp::start(db).await;
     let no_token = app
         .post_events(None, "application/json", five_items())
         .await;
@@ -355,9 +348,8 @@ async fn tokens_and_roles_guard_every_endpoint_but_health() {
     );
 }
 
-#[tokio::test]
-async fn an_oversized_or_malformed_body_is_refused_whole() {
-    let app = TestApp::start_with_limit(1024).await;
+async fn an_oversized_or_malformed_body_is_refused_whole(db: TestDb) {
+    let app = TestApp::start_with_limit(db, 1024).await;
     // 20 copies of a 73-byte event: about 1,500 bytes, over 1,024.
     let one = r#"{"id":"n1","type":"nurture","at":"2026-03-02T09:00:00Z","account":"acme"}"#;
     let big = format!("[{}]", vec![one; 20].join(","));
@@ -379,27 +371,11 @@ async fn an_oversized_or_malformed_body_is_refused_whole() {
     assert!(app.stored().is_empty());
 }
 
-/// Every byte of the database's files (main file, WAL, shared memory).
-fn database_bytes(db: &Path) -> Vec<u8> {
-    let name = db.file_name().unwrap().to_string_lossy().into_owned();
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(db.parent().unwrap()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name().to_string_lossy().starts_with(&name) {
-            all.extend(std::fs::read(entry.path()).unwrap());
-        }
-    }
-    all
-}
-
-#[test]
-fn token_create_prints_the_token_once_and_stores_only_its_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+fn token_create_prints_the_token_once_and_stores_only_its_hash(db: TestDb) {
     let create = || {
         Command::new(env!("CARGO_BIN_EXE_handoff"))
             .args(["token", "create", "--role", "ingest", "--name", "crm-sync"])
-            .args(["--db", &db.display().to_string()])
+            .args(["--db", db.arg()])
             .output()
             .unwrap()
     };
@@ -421,14 +397,14 @@ fn token_create_prints_the_token_once_and_stores_only_its_hash() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let store = Store::open(&db).unwrap();
+    let store = db.open();
     let stored = store.find_token(&hash).unwrap().unwrap();
     assert_eq!(
         (stored.name.as_str(), stored.role.as_str()),
         ("crm-sync", "ingest")
     );
     drop(store);
-    let bytes = database_bytes(&db);
+    let bytes = db.contents();
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(contains(&hash));
     assert!(!contains(token));
@@ -440,3 +416,13 @@ fn token_create_prints_the_token_once_and_stores_only_its_hash() {
     assert!(again.stdout.is_empty());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 }
+
+on_both_backends!(
+    #[tokio::test]
+    a_batch_stores_its_valid_items_and_names_the_rejected_ones,
+    ndjson_history_gives_the_reports_scorecard,
+    tokens_and_roles_guard_every_endpoint_but_health,
+    an_oversized_or_malformed_body_is_refused_whole,
+);
+
+on_both_backends!(fn token_create_prints_the_token_once_and_stores_only_its_hash);

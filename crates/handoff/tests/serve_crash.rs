@@ -1,6 +1,7 @@
 //! Crash test through the real binary: `handoff serve` takes a stream of
 //! event batches from several concurrent clients and is killed with SIGKILL
-//! while requests are in flight, then restarted on the same SQLite file.
+//! while requests are in flight, then restarted on the same store (a
+//! SQLite file, or a PostgreSQL database).
 //!
 //! Terms: a *batch* is one POST /v1/events of 50 events; it is
 //! *acknowledged* when the service answered 200 (the docs promise that an
@@ -20,13 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use chrono::{TimeDelta, Utc};
-use handoff::store::{DeliveryStatus, Store};
+use common::{on_both_backends, TestDb};
+use handoff::store::DeliveryStatus;
 
 /// The signing secrets of the first (killed) and second server.
 const SECRETS: [&str; 2] = ["crash-gen-1", "crash-gen-2"];
@@ -35,30 +32,6 @@ const PER_BATCH: usize = 50;
 /// Every `HOT_EVERY`-th batch carries one hot account's hand-off.
 const HOT_EVERY: usize = 8;
 const CLIENTS: usize = 4;
-
-/// One delivery as received: its Idempotency-Key and the generation (1 or
-/// 2) whose secret verifies its signature, 0 when neither does.
-type Seen = Arc<Mutex<Vec<(String, u8)>>>;
-
-async fn record(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let key = header("idempotency-key");
-    let timestamp: i64 = header("x-handoff-timestamp").parse().unwrap_or(0);
-    let signature = header("x-handoff-signature");
-    let now = Utc::now().timestamp();
-    let generation = SECRETS
-        .iter()
-        .position(|s| handoff::notify::verify(s.as_bytes(), timestamp, &body, &signature, now, 300))
-        .map_or(0, |i| i as u8 + 1);
-    seen.lock().unwrap().push((key, generation));
-    StatusCode::OK
-}
 
 /// The ids of batch `b`'s events (the same whatever instant it is sent).
 fn batch_ids(b: usize) -> Vec<String> {
@@ -158,26 +131,17 @@ async fn client(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_once() {
+async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_once(store: TestDb) {
     // A real receiver on a free port.
-    let seen: Seen = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/hook", post(record))
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (hook, seen) = common::signed_receiver(&SECRETS).await;
 
     // The default policy with a 2-second calendar first-touch clock.
-    let dir = tempfile::tempdir().unwrap();
-    let policy = common::two_second_policy(dir.path());
-    let notify = common::webhook_notify(dir.path(), &hook, "CRASH_SECRET");
-    let db_path = dir.path().join("c.db");
-    let db = db_path.display().to_string();
+    let policy = common::two_second_policy(store.dir.path());
+    let notify = common::webhook_notify(store.dir.path(), &hook, "CRASH_SECRET");
+    let db = store.arg();
     let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
         .args([
-            "token", "create", "--db", &db, "--role", "ingest", "--name", "crm",
+            "token", "create", "--db", db, "--role", "ingest", "--name", "crm",
         ])
         .output()
         .unwrap();
@@ -186,7 +150,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
 
     // Step 1: the first server, and the rep every hand-off goes to (with a
     // manager, so each alert has a recipient).
-    let (first, base) = common::start_server(&db, &policy, &notify, "CRASH_SECRET", SECRETS[0]);
+    let (first, base) = common::start_server(db, &policy, &notify, "CRASH_SECRET", SECRETS[0]);
     let rep = serde_json::json!([{"id": "r1", "type": "rep", "at": "2026-01-01T00:00:00Z",
         "rep": "r1", "manager": "m1"}]);
     let answer = reqwest::Client::new()
@@ -243,14 +207,14 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
     let delivered_before = seen.lock().unwrap().len();
 
     // Step 3: the second server on the same file.
-    let (second, _base) = common::start_server(&db, &policy, &notify, "CRASH_SECRET", SECRETS[1]);
+    let (second, _base) = common::start_server(db, &policy, &notify, "CRASH_SECRET", SECRETS[1]);
 
     // Every event of an acknowledged batch is stored; a batch without an
     // answer is stored whole or not at all (one transaction). The log is
     // read through a connection of our own (SQLite's WAL lets it read
     // while the service runs; nobody posts any more).
-    let stored: BTreeSet<String> = Store::open(&db_path)
-        .unwrap()
+    let stored: BTreeSet<String> = store
+        .open()
         .events_ordered()
         .unwrap()
         .into_iter()
@@ -338,8 +302,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
         "(c) delivered twice across the crash: {twice:?}"
     );
 
-    let store = Store::open(&db_path).unwrap();
-    let outbox = store.outbox_all().unwrap();
+    let outbox = store.open().outbox_all().unwrap();
     let ids: BTreeSet<String> = outbox.iter().map(|e| e.alert_id.clone()).collect();
     assert_eq!(ids.len(), outbox.len(), "(d) an alert twice in the outbox");
     assert_eq!(ids, expected, "(d) the outbox");
@@ -367,3 +330,8 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_onc
         twice.len()
     );
 }
+
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    sigkill_mid_stream_loses_no_acknowledged_event_and_sends_each_alert_once,
+);

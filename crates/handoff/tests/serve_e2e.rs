@@ -2,7 +2,7 @@
 //! file, a real local HTTP receiver, the wall clock and a policy whose
 //! first-touch clock is 2 calendar seconds. A high-intent hand-off nobody
 //! touches must reach the receiver, signed, within a few seconds of its
-//! deadline, exactly once.
+//! deadline, exactly once. On SQLite and on PostgreSQL alike.
 
 mod common;
 
@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
+use common::{on_both_backends, TestDb};
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
@@ -24,8 +25,7 @@ async fn record(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> St
     StatusCode::OK
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
+async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once(db: TestDb) {
     // A real receiver on a free port.
     let seen: Seen = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,15 +36,20 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     // The policy: the default with a 2-second calendar first-touch clock.
-    let dir = tempfile::tempdir().unwrap();
-    let policy = common::two_second_policy(dir.path());
-    let notify = common::webhook_notify(dir.path(), &hook, "E2E_SECRET");
-    let db = dir.path().join("e.db").display().to_string();
+    let policy = common::two_second_policy(db.dir.path());
+    let notify = common::webhook_notify(db.dir.path(), &hook, "E2E_SECRET");
     let bin = env!("CARGO_BIN_EXE_handoff");
 
     let out = Command::new(bin)
         .args([
-            "token", "create", "--db", &db, "--role", "ingest", "--name", "crm",
+            "token",
+            "create",
+            "--db",
+            db.arg(),
+            "--role",
+            "ingest",
+            "--name",
+            "crm",
         ])
         .output()
         .unwrap();
@@ -52,7 +57,7 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
     assert!(token.starts_with("hdf_"), "{token}");
 
     // The server on a free port.
-    let (server, base) = common::start_server(&db, &policy, &notify, "E2E_SECRET", "s3cret");
+    let (server, base) = common::start_server(db.arg(), &policy, &notify, "E2E_SECRET", "s3cret");
 
     // A high-intent hand-off now; nobody touches it.
     let now = Utc::now().to_rfc3339();
@@ -115,3 +120,8 @@ async fn an_untouched_hand_off_reaches_the_webhook_signed_and_once() {
     );
     drop(server);
 }
+
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_untouched_hand_off_reaches_the_webhook_signed_and_once,
+);

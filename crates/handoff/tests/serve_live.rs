@@ -16,6 +16,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+
+use common::{on_both_backends, TestDb};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -26,7 +28,7 @@ use handoff::replay::DEFAULT_POLICY;
 use handoff::serve::auth::create_token;
 use handoff::serve::clock::{Clock, ManualClock, SystemClock};
 use handoff::serve::{clock_loop, AppState, ServeConfig};
-use handoff::store::{DeliveryStatus, Store};
+use handoff::store::DeliveryStatus;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -71,8 +73,8 @@ struct App {
 }
 
 impl App {
-    async fn start(db: &Path, policy: Option<PathBuf>, clock: Arc<dyn Clock>) -> App {
-        let mut store = Store::open(db).unwrap();
+    async fn start(db: &TestDb, policy: Option<PathBuf>, clock: Arc<dyn Clock>) -> App {
+        let mut store = db.open();
         let at = "2026-01-01T00:00:00Z";
         // Tokens are stored hashed, under unique names: each start of a
         // service on the same file makes new ones.
@@ -84,7 +86,7 @@ impl App {
         let manager = token("m1-phone", TokenRole::Manager);
         drop(store);
         let config = ServeConfig {
-            db: db.to_path_buf(),
+            db: db.location.clone(),
             policy,
             max_body_bytes: 1 << 20,
         };
@@ -143,8 +145,8 @@ impl Drop for App {
 
 /// Every outbox entry of the database: (alert at, status).
 /// The outbox as (alert instant, status), by instant.
-fn outbox(db: &Path) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
-    let store = Store::open(db).unwrap();
+fn outbox(db: &TestDb) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
+    let store = db.open();
     let mut rows: Vec<_> = store
         .outbox_all()
         .unwrap()
@@ -174,10 +176,7 @@ fn assert_the_breach_alert(alert: &Value, status: &str) {
     assert_eq!(alert["delivery"]["sent_at"], Value::Null);
 }
 
-#[tokio::test]
-async fn a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
 
@@ -218,10 +217,7 @@ async fn a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing()
     assert_eq!(app.alerts().await.len(), 2);
 }
 
-#[tokio::test]
-async fn a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_instant() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_instant(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
@@ -247,10 +243,7 @@ async fn a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_inst
     assert_eq!(outbox(&db).len(), 2);
 }
 
-#[tokio::test]
-async fn history_from_before_going_live_is_historical_and_never_pending() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn history_from_before_going_live_is_historical_and_never_pending(db: TestDb) {
     // Live since Thursday 5 March: the breach of Tuesday 16:00Z is history.
     let clock = Arc::new(ManualClock::new(t("2026-03-05T12:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
@@ -272,10 +265,7 @@ async fn history_from_before_going_live_is_historical_and_never_pending() {
     assert_eq!(outbox(&db).len(), 2);
 }
 
-#[tokio::test]
-async fn an_event_older_than_what_the_engine_settled_rebuilds_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn an_event_older_than_what_the_engine_settled_rebuilds_it(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T19:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
     clock.set(t("2026-03-03T21:00:00Z"));
@@ -296,10 +286,7 @@ async fn an_event_older_than_what_the_engine_settled_rebuilds_it() {
     assert_eq!(outbox(&db).len(), 2);
 }
 
-#[tokio::test]
-async fn an_event_dated_after_now_waits_for_the_clock() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn an_event_dated_after_now_waits_for_the_clock(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
@@ -320,10 +307,7 @@ async fn an_event_dated_after_now_waits_for_the_clock() {
     assert_the_breach_alert(&app.alerts().await[0], "pending");
 }
 
-#[tokio::test]
-async fn a_persons_action_reaches_the_live_engine_at_the_injected_now() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn a_persons_action_reaches_the_live_engine_at_the_injected_now(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
@@ -347,11 +331,8 @@ async fn a_persons_action_reaches_the_live_engine_at_the_injected_now() {
     assert!(outbox(&db).is_empty());
 }
 
-#[tokio::test]
-async fn on_the_wall_clock_a_two_second_sla_breaches_within_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
-    let policy = common::two_second_policy(dir.path());
+async fn on_the_wall_clock_a_two_second_sla_breaches_within_seconds(db: TestDb) {
+    let policy = common::two_second_policy(db.dir.path());
     let app = App::start(&db, Some(policy), Arc::new(SystemClock)).await;
     let (stop_clock, clock_stopped) = oneshot::channel();
     tokio::spawn(clock_loop(app.state.clone(), clock_stopped));
@@ -413,8 +394,8 @@ fn london_rep_policy(dir: &Path, london_rep: &str) -> PathBuf {
 }
 
 /// Every stored event with an id starting `auto-reassign:`, as JSON.
-fn auto_reassignments(db: &Path) -> Vec<Value> {
-    let store = Store::open(db).unwrap();
+fn auto_reassignments(db: &TestDb) -> Vec<Value> {
+    let store = db.open();
     store
         .events_ordered()
         .unwrap()
@@ -438,11 +419,8 @@ impl App {
     }
 }
 
-#[tokio::test]
-async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
-    let policy = london_rep_policy(dir.path(), "r3");
+async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts(db: TestDb) {
+    let policy = london_rep_policy(db.dir.path(), "r3");
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, Some(policy.clone()), clock.clone()).await;
     let body = format!("{}\n{MORE_REPS}", history());
@@ -491,20 +469,17 @@ async fn a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts(
         [t(DEADLINE), t(STEP)]
     );
     assert_eq!(app.account("acme").await["account"]["owner"], "r2");
-    let store = Store::open(&db).unwrap();
+    let store = db.open();
     let rotation = store.meta("reassign_rotation:east").unwrap();
     assert_eq!(rotation.as_deref(), Some("r2"));
 }
 
-#[tokio::test]
-async fn a_rep_whose_calendar_is_closed_at_the_breach_is_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn a_rep_whose_calendar_is_closed_at_the_breach_is_skipped(db: TestDb) {
     // Now r2 is the one in London. The hand-off moves to Tuesday 3 March
     // 14:00Z = 09:00 EST, so four business hours on the New York calendar
     // end at 13:00 EST = 18:00Z: 18:00 in London (GMT), past its 17:00
     // close, so r2 is skipped; r3 (New York, 13:00) takes the account.
-    let policy = london_rep_policy(dir.path(), "r2");
+    let policy = london_rep_policy(db.dir.path(), "r2");
     let from = r#""at":"2026-03-02T20:00:00Z","account":"acme","rep":"r1""#;
     let history = history();
     assert!(history.contains(from), "the fixture changed");
@@ -528,11 +503,8 @@ async fn a_rep_whose_calendar_is_closed_at_the_breach_is_skipped() {
     assert_eq!(app.account("acme").await["account"]["owner"], "r3");
 }
 
-#[tokio::test]
-async fn a_breach_raised_on_ingest_reassigns_before_any_clock_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
-    let policy = london_rep_policy(dir.path(), "r3");
+async fn a_breach_raised_on_ingest_reassigns_before_any_clock_step(db: TestDb) {
+    let policy = london_rep_policy(db.dir.path(), "r3");
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, Some(policy), clock.clone()).await;
     let body = format!("{}\n{MORE_REPS}", history());
@@ -564,10 +536,7 @@ fn rep_calendar_policy(dir: &Path, rep: &str, calendar: &str) -> PathBuf {
     path
 }
 
-#[tokio::test]
-async fn a_late_first_touch_retracts_the_pending_breach_alert() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn a_late_first_touch_retracts_the_pending_breach_alert(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, None, clock.clone()).await;
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
@@ -582,7 +551,7 @@ async fn a_late_first_touch_retracts_the_pending_breach_alert() {
     let call = r#"{"id":"a0","type":"activity","at":"2026-03-03T15:30:00Z","account":"acme","rep":"r1","kind":"call"}"#;
     assert_eq!(app.post_events(call).await["accepted"], 1);
     assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Retracted)]);
-    let store = Store::open(&db).unwrap();
+    let store = db.open();
     assert!(store
         .outbox_due(t("2026-03-04T00:00:00Z"), 10)
         .unwrap()
@@ -602,20 +571,17 @@ async fn a_late_first_touch_retracts_the_pending_breach_alert() {
     assert_eq!(outbox(&db).len(), 1);
 }
 
-#[tokio::test]
-async fn a_breach_before_the_managers_day_starts_waits_for_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
+async fn a_breach_before_the_managers_day_starts_waits_for_it(db: TestDb) {
     // m1 works on the Pacific calendar, 09:00-17:00. The breach of
     // 16:00Z is 08:00 PST (UTC-8 until 8 March): their day starts at
     // 09:00 PST = 17:00Z.
-    let policy = rep_calendar_policy(dir.path(), "m1", "pacific");
+    let policy = rep_calendar_policy(db.dir.path(), "m1", "pacific");
     let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
     let app = App::start(&db, Some(policy), clock.clone()).await;
     assert_eq!(app.post_events(&history()).await["accepted"], 5);
     clock.set(t("2026-03-03T16:00:01Z"));
     assert_eq!(app.tick().await, 1);
-    let store = Store::open(&db).unwrap();
+    let store = db.open();
     let entry = store
         .outbox_entry("high-intent-untouched:acme:1:0")
         .unwrap()
@@ -639,3 +605,61 @@ async fn a_breach_before_the_managers_day_starts_waits_for_it() {
         "{alerts:?}"
     );
 }
+
+/// globex: acme's account, engagement and hand-off under other ids.
+fn globex() -> String {
+    let lines: Vec<String> = history()
+        .lines()
+        .filter(|l| l.contains(r#""account":"acme""#))
+        .map(|l| {
+            l.replace(r#""account":"acme""#, r#""account":"globex""#)
+                .replace(r#""id":""#, r#""id":"g-"#)
+        })
+        .collect();
+    assert_eq!(lines.len(), 3, "the fixture changed: {FIXTURE}");
+    lines.join("\n")
+}
+
+async fn two_services_on_one_store_judge_each_clock_once(db: TestDb) {
+    // Arrange: two services on one store and one clock, Monday 21:00Z.
+    // acme's history goes to A, globex's to B: both hand-offs are at 20:00Z
+    // and both first-touch deadlines Tuesday 16:00Z (worked out above).
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let a = App::start(&db, None, clock.clone()).await;
+    let b = App::start(&db, None, clock.clone()).await;
+    assert_eq!(a.post_events(&history()).await["accepted"], 5);
+    assert_eq!(b.post_events(&globex()).await["accepted"], 3);
+    // r1 calls acme at 15:30Z, through B.
+    clock.set(t("2026-03-03T15:30:00Z"));
+    let call = r#"{"id":"c1","type":"activity","at":"2026-03-03T15:30:00Z","account":"acme","rep":"r1","kind":"call"}"#;
+    assert_eq!(b.post_events(call).await["accepted"], 1);
+
+    // Act: one second past the deadline, both step.
+    clock.set(t("2026-03-03T16:00:01Z"));
+    let fired = a.tick().await + b.tick().await;
+
+    // Assert: A learnt of the call from the log, so acme's clock met on
+    // both; globex's breach was recorded once, by whichever stepped first.
+    assert_eq!(fired, 1);
+    assert_eq!(outbox(&db), [(t(DEADLINE), DeliveryStatus::Pending)]);
+    let alerts = b.alerts().await;
+    assert_eq!(alerts[0]["account"], "globex", "{alerts:?}");
+    assert_eq!((a.tick().await, b.tick().await), (0, 0));
+}
+
+on_both_backends!(
+    #[tokio::test]
+    a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing,
+    a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_instant,
+    history_from_before_going_live_is_historical_and_never_pending,
+    an_event_older_than_what_the_engine_settled_rebuilds_it,
+    an_event_dated_after_now_waits_for_the_clock,
+    a_persons_action_reaches_the_live_engine_at_the_injected_now,
+    on_the_wall_clock_a_two_second_sla_breaches_within_seconds,
+    a_breach_reassigns_round_robin_once_however_often_it_ticks_or_restarts,
+    a_rep_whose_calendar_is_closed_at_the_breach_is_skipped,
+    a_breach_raised_on_ingest_reassigns_before_any_clock_step,
+    a_late_first_touch_retracts_the_pending_breach_alert,
+    a_breach_before_the_managers_day_starts_waits_for_it,
+    two_services_on_one_store_judge_each_clock_once,
+);

@@ -1,5 +1,6 @@
 //! The read endpoints, people's actions and /metrics of `handoff serve`,
-//! in-process on 127.0.0.1:0 over a temporary SQLite file, through HTTP.
+//! in-process on 127.0.0.1:0 over a fresh store, SQLite and PostgreSQL
+//! alike (tests/common/db.rs), through HTTP.
 //!
 //! The history is the one of tests/report.rs without its acceptance,
 //! worked out by hand there: on the default policy's New York calendar
@@ -18,12 +19,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
+use common::{on_both_backends, TestDb};
 use handoff::cli::TokenRole;
 use handoff::serve::auth::create_token;
 use handoff::serve::{AppState, ServeConfig};
-use handoff::store::Store;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -48,13 +47,12 @@ const LATER: &str = "2026-05-01T00:00:00Z";
 struct TestApp {
     base: String,
     client: reqwest::Client,
-    db: PathBuf,
+    db: TestDb,
     admin: String,
     ingest: String,
     manager: String,
     viewer: String,
     stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
 }
 
 /// A response's status and body (JSON, or text for /metrics).
@@ -71,10 +69,8 @@ impl Answer {
 }
 
 impl TestApp {
-    async fn start() -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("serve.db");
-        let mut store = Store::open(&db).unwrap();
+    async fn start(db: TestDb) -> TestApp {
+        let mut store = db.open();
         let at = "2026-01-01T00:00:00Z";
         let mut token = |name, role| create_token(&mut store, name, role, at).unwrap();
         let admin = token("ops", TokenRole::Admin);
@@ -83,7 +79,7 @@ impl TestApp {
         let viewer = token("cmo", TokenRole::Viewer);
         drop(store);
         let config = ServeConfig {
-            db: db.clone(),
+            db: db.location.clone(),
             policy: None,
             max_body_bytes: 1 << 20,
         };
@@ -98,7 +94,6 @@ impl TestApp {
             manager,
             viewer,
             stop: Some(stop),
-            _dir: dir,
         }
     }
 
@@ -139,11 +134,7 @@ impl TestApp {
     }
 
     fn stored(&self) -> usize {
-        Store::open(&self.db)
-            .unwrap()
-            .events_ordered()
-            .unwrap()
-            .len()
+        self.db.open().events_ordered().unwrap().len()
     }
 }
 
@@ -174,9 +165,8 @@ fn pair(a: &str, b: &str) -> (String, String) {
     (a.to_string(), b.to_string())
 }
 
-#[tokio::test]
-async fn breached_clocks_breaches_and_alerts_of_the_hand_worked_history() {
-    let app = TestApp::start().await.with_history().await;
+async fn breached_clocks_breaches_and_alerts_of_the_hand_worked_history(db: TestDb) {
+    let app = TestApp::start(db).await.with_history().await;
 
     let r = app
         .read(&format!("/v1/clocks?state=breached&as_of={LATER}"))
@@ -248,9 +238,8 @@ async fn breached_clocks_breaches_and_alerts_of_the_hand_worked_history() {
     assert_eq!(alerts[0]["delivery"]["status"], "historical");
 }
 
-#[tokio::test]
-async fn open_clocks_come_deadline_nearest_first() {
-    let app = TestApp::start().await.with_history().await;
+async fn open_clocks_come_deadline_nearest_first(db: TestDb) {
+    let app = TestApp::start(db).await.with_history().await;
     // Tuesday 10:00 EST, an hour before the first-touch deadline: both
     // clocks run, held by r1; no breach, no alert yet.
     let as_of = "2026-03-03T15:00:00Z";
@@ -276,9 +265,8 @@ async fn open_clocks_come_deadline_nearest_first() {
     assert_eq!(bad.json()["detail"], json!({ "parameter": "state" }));
 }
 
-#[tokio::test]
-async fn an_account_reads_as_explain_tells_it_and_a_rejection_moves_it() {
-    let app = TestApp::start().await.with_history().await;
+async fn an_account_reads_as_explain_tells_it_and_a_rejection_moves_it(db: TestDb) {
+    let app = TestApp::start(db).await.with_history().await;
     let r = app.read(&format!("/v1/accounts/acme?as_of={LATER}")).await;
     let acme = &r["account"];
     assert_eq!(
@@ -382,9 +370,8 @@ async fn an_account_reads_as_explain_tells_it_and_a_rejection_moves_it() {
     assert_eq!(app.stored(), 7);
 }
 
-#[tokio::test]
-async fn metrics_count_ingested_events_and_answers() {
-    let app = TestApp::start().await;
+async fn metrics_count_ingested_events_and_answers(db: TestDb) {
+    let app = TestApp::start(db).await;
     let a = app.get("/metrics", "hdf_00").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 
@@ -421,9 +408,8 @@ async fn metrics_count_ingested_events_and_answers() {
     }
 }
 
-#[tokio::test]
-async fn a_lone_leads_account_is_named_in_the_hint_and_can_be_acted_on() {
-    let app = TestApp::start().await;
+async fn a_lone_leads_account_is_named_in_the_hint_and_can_be_acted_on(db: TestDb) {
+    let app = TestApp::start(db).await;
     // A contact with no company: the engine files it under `lead:jo`.
     let contact = r#"[{"id":"c1","type":"contact","at":"2026-03-01T00:00:00Z","contact":"jo"}]"#;
     let a = app.post("/v1/events", &app.ingest, contact).await;
@@ -461,3 +447,12 @@ async fn a_lone_leads_account_is_named_in_the_hint_and_can_be_acted_on() {
     );
     assert_eq!(app.stored(), 2);
 }
+
+on_both_backends!(
+    #[tokio::test]
+    breached_clocks_breaches_and_alerts_of_the_hand_worked_history,
+    open_clocks_come_deadline_nearest_first,
+    an_account_reads_as_explain_tells_it_and_a_rejection_moves_it,
+    metrics_count_ingested_events_and_answers,
+    a_lone_leads_account_is_named_in_the_hint_and_can_be_acted_on,
+);

@@ -1,7 +1,12 @@
-//! The store's contract: idempotent appends, conflicts keep the first
+//! The store's contract, on both backends (SQLite and PostgreSQL, see
+//! tests/common/db.rs): idempotent appends, conflicts keep the first
 //! version and record both, order independent of arrival, data survives a
-//! reopen, migrations run once.
+//! reopen, migrations run once, the log position, the outbox and its
+//! claims, and concurrent writers.
 
+mod common;
+
+use common::{on_both_backends, TestDb};
 use handoff::store::{Provenance, RejectedRow, Store};
 use handoff_core::event::Event;
 
@@ -30,14 +35,14 @@ fn ids(events: &[Event]) -> Vec<&str> {
     events.iter().map(|e| e.id.as_str()).collect()
 }
 
-#[test]
-fn events_come_back_ordered_by_instant_then_id_whatever_the_insert_order() {
+fn events_come_back_ordered_by_instant_then_id_whatever_the_insert_order(db: TestDb) {
     // In UTC: s0 and s1 at 03-01 12:00 (tie broken by id), a1 at 03-02
     // 15:00 (16:00+01:00), h1 at 03-02 15:00 (09:00-06:00) -> a1 < h1 by id.
     let expected = ["s0", "s1", "a1", "h1"];
-    let mut forward = Store::open_in_memory().unwrap();
+    let mut forward = db.open();
     forward.append(&sample()).unwrap();
-    let mut reversed = Store::open_in_memory().unwrap();
+    let other = db.another();
+    let mut reversed = other.open();
     let mut events = sample();
     events.reverse();
     for e in events {
@@ -49,9 +54,8 @@ fn events_come_back_ordered_by_instant_then_id_whatever_the_insert_order() {
     assert_eq!(forward.events_ordered().unwrap()[3], sample()[0]);
 }
 
-#[test]
-fn same_id_same_payload_is_a_duplicate_and_a_no_op() {
-    let mut store = Store::open_in_memory().unwrap();
+fn same_id_same_payload_is_a_duplicate_and_a_no_op(db: TestDb) {
+    let mut store = db.open();
     let first = store.append(&sample()).unwrap();
     assert_eq!(
         (first.inserted, first.duplicates, first.conflicts.len()),
@@ -78,9 +82,8 @@ fn same_id_same_payload_is_a_duplicate_and_a_no_op() {
     assert_eq!(store.event_count().unwrap(), 5);
 }
 
-#[test]
-fn different_payload_is_a_conflict_first_kept_both_recorded() {
-    let mut store = Store::open_in_memory().unwrap();
+fn different_payload_is_a_conflict_first_kept_both_recorded(db: TestDb) {
+    let mut store = db.open();
     store.append(&sample()).unwrap();
     let changed = ev(
         r#"{"id":"h1","type":"handoff","at":"2026-03-02T09:00:00-06:00","account":"acme","rep":"r2"}"#,
@@ -120,9 +123,8 @@ fn different_payload_is_a_conflict_first_kept_both_recorded() {
     assert_eq!(store.conflicts().unwrap().len(), 1);
 }
 
-#[test]
-fn conflict_inside_one_batch_keeps_the_first_of_the_batch() {
-    let mut store = Store::open_in_memory().unwrap();
+fn conflict_inside_one_batch_keeps_the_first_of_the_batch(db: TestDb) {
+    let mut store = db.open();
     let a = ev(r#"{"id":"n1","type":"nurture","at":"2026-03-02T09:00:00Z","account":"acme"}"#);
     let b = ev(r#"{"id":"n1","type":"nurture","at":"2026-03-02T09:00:00Z","account":"beta"}"#);
     let out = store.append(&[a.clone(), b]).unwrap();
@@ -134,12 +136,9 @@ fn conflict_inside_one_batch_keeps_the_first_of_the_batch() {
     assert_eq!(store.events_ordered().unwrap(), vec![a]);
 }
 
-#[test]
-fn reopening_keeps_everything_and_migrations_run_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
+fn reopening_keeps_everything_and_migrations_run_once(db: TestDb) {
     {
-        let mut store = Store::open(&path).unwrap();
+        let mut store = db.open();
         assert_eq!(store.schema_version().unwrap(), 5);
         store.append(&sample()).unwrap();
         let row = RejectedRow {
@@ -163,7 +162,7 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     }
     // Reopen: the migration does not run again (it would fail on the
     // existing tables), and every table still holds its rows.
-    let mut store = Store::open(&path).unwrap();
+    let mut store = db.open();
     assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(
         ids(&store.events_ordered().unwrap()),
@@ -193,9 +192,8 @@ fn reopening_keeps_everything_and_migrations_run_once() {
     assert_eq!(store.meta("note").unwrap().as_deref(), Some("kept"));
 }
 
-#[test]
-fn streaming_visits_the_same_events_in_the_same_order() {
-    let mut store = Store::open_in_memory().unwrap();
+fn streaming_visits_the_same_events_in_the_same_order(db: TestDb) {
+    let mut store = db.open();
     store.append(&sample()).unwrap();
     let mut seen = Vec::new();
     store
@@ -216,9 +214,8 @@ fn streaming_visits_the_same_events_in_the_same_order() {
     assert_eq!((visited, err.to_string().as_str()), (1, "stop here"));
 }
 
-#[test]
-fn events_for_one_account_are_ordered_and_exclude_others() {
-    let mut store = Store::open_in_memory().unwrap();
+fn events_for_one_account_are_ordered_and_exclude_others(db: TestDb) {
+    let mut store = db.open();
     store.append(&sample()).unwrap();
     assert_eq!(
         ids(&store.events_for_account("acme").unwrap()),
@@ -227,12 +224,11 @@ fn events_for_one_account_are_ordered_and_exclude_others() {
     assert_eq!(ids(&store.events_for_account("beta").unwrap()), ["s0"]);
 }
 
-#[test]
-fn outbox_records_an_alert_once_and_tracks_its_delivery() {
+fn outbox_records_an_alert_once_and_tracks_its_delivery(db: TestDb) {
     use chrono::{DateTime, Utc};
     use handoff::store::{DeliveryStatus, NewAlert};
     let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = db.open();
     let alert = |id: &str, status| NewAlert {
         id: id.into(),
         json: "{}".into(),
@@ -274,12 +270,11 @@ fn outbox_records_an_alert_once_and_tracks_its_delivery() {
     assert_eq!(store.outbox_all().unwrap().len(), 2);
 }
 
-#[test]
-fn outbox_holds_a_notice_until_its_instant_and_retracts_only_pending_ones() {
+fn outbox_holds_a_notice_until_its_instant_and_retracts_only_pending_ones(db: TestDb) {
     use chrono::{DateTime, Utc};
     use handoff::store::{DeliveryStatus, NewAlert};
     let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = db.open();
     let now = at("2026-03-03T22:00:00Z");
     let morning = at("2026-03-04T14:00:00Z");
     let new = |id: &str, not_before| NewAlert {
@@ -319,3 +314,206 @@ fn outbox_holds_a_notice_until_its_instant_and_retracts_only_pending_ones() {
     );
     assert!(due(&mut store, morning).is_empty());
 }
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+fn nurture(id: &str) -> Event {
+    ev(&format!(
+        r#"{{"id":"{id}","type":"nurture","at":"2026-03-02T09:00:00Z","account":"acme"}}"#
+    ))
+}
+
+fn the_log_position_names_what_was_stored_since(db: TestDb) {
+    let none = std::collections::HashSet::new();
+    let mut store = db.open();
+    // An empty log is at position 0, with nothing after it.
+    assert_eq!(store.events_with_position().unwrap(), (vec![], 0));
+    assert_eq!(store.events_after(0, &none).unwrap(), (vec![], 0));
+
+    store.append(&sample()).unwrap();
+    let (events, first) = store.events_with_position().unwrap();
+    assert_eq!(events.len(), 4);
+    assert!(first > 0, "{first}");
+    assert_eq!(store.events_after(first, &none).unwrap(), (vec![], first));
+
+    // Another connection (another writer) stores two more: they, and only
+    // they, come after the position read, in the order stored (a batch is
+    // stored in id order: n1, n2).
+    let mut other = db.open();
+    other.append(&[nurture("n2"), nurture("n1")]).unwrap();
+    let (news, second) = store.events_after(first, &none).unwrap();
+    assert_eq!(ids(&news), ["n1", "n2"]);
+    assert!(second > first, "{second} after {first}");
+    // Leaving out the reader's own events still moves past them.
+    let own = std::collections::HashSet::from(["n1".to_string()]);
+    let (news, last) = store.events_after(first, &own).unwrap();
+    assert_eq!((ids(&news), last), (vec!["n2"], second));
+    // Duplicates store nothing, so the position stays.
+    other.append(&sample()).unwrap();
+    assert_eq!(store.events_after(second, &none).unwrap(), (vec![], second));
+    assert_eq!(store.events_with_position().unwrap().1, second);
+}
+
+fn a_meta_value_set_if_absent_keeps_the_first(db: TestDb) {
+    let mut store = db.open();
+    assert_eq!(store.meta_or_set("live_since", "first").unwrap(), "first");
+    let mut other = db.open();
+    assert_eq!(other.meta_or_set("live_since", "second").unwrap(), "first");
+    assert_eq!(store.meta("live_since").unwrap().as_deref(), Some("first"));
+}
+
+fn a_claim_holds_entries_until_their_lease_ends(db: TestDb) {
+    use handoff::store::{DeliveryStatus, NewAlert};
+    let new = |id: &str, status| NewAlert {
+        id: id.into(),
+        json: "{}".into(),
+        status,
+        not_before: None,
+    };
+    let now = at("2026-03-03T16:00:01Z");
+    let until = at("2026-03-03T16:00:11Z");
+    let mut store = db.open();
+    let alerts = [
+        new("c", DeliveryStatus::Pending),
+        new("a", DeliveryStatus::Pending),
+        new("b", DeliveryStatus::Pending),
+        new("old", DeliveryStatus::Historical),
+    ];
+    assert_eq!(store.outbox_record(&alerts, now).unwrap(), 4);
+    let claim = |s: &mut Store, t, limit| -> Vec<String> {
+        s.outbox_claim(t, until, limit)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.alert_id)
+            .collect()
+    };
+
+    // Oldest first, then by id (all three were recorded at once); the
+    // historical one is never claimed.
+    let first = store.outbox_claim(now, until, 2).unwrap();
+    let got: Vec<&str> = first.iter().map(|e| e.alert_id.as_str()).collect();
+    assert_eq!(got, ["a", "b"]);
+    assert_eq!(first[0].next_attempt_at, Some(until));
+    // A second sender gets only what is left; then nothing is due until
+    // the lease ends, when what was not marked is due again.
+    let mut other = db.open();
+    assert_eq!(claim(&mut other, now, 10), ["c"]);
+    assert!(claim(&mut store, now, 10).is_empty());
+    assert!(store.outbox_due(now, 10).unwrap().is_empty());
+    store.outbox_mark_sent("a", now).unwrap();
+    assert_eq!(claim(&mut other, until, 10), ["b", "c"]);
+    let a = store.outbox_entry("a").unwrap().unwrap();
+    assert_eq!((a.status, a.attempts), (DeliveryStatus::Sent, 1));
+}
+
+fn concurrent_appends_store_each_event_once(db: TestDb) {
+    // Two writers at once: one stores e000-e199, the other e100-e299, in
+    // batches of 20; the 100 shared ids carry the same payload. Each id
+    // must be stored once: 300 inserted in all, 100 duplicates, no
+    // conflicts, and 300 distinct log positions.
+    let events = |from: usize, to: usize| -> Vec<Event> {
+        (from..to).map(|i| nurture(&format!("e{i:03}"))).collect()
+    };
+    let write = |batch: Vec<Event>| {
+        let location = db.location.clone();
+        std::thread::spawn(move || {
+            let mut store = Store::open_at(&location).unwrap();
+            let mut total = handoff::store::AppendOutcome::default();
+            for chunk in batch.chunks(20) {
+                total.absorb(store.append(chunk).unwrap());
+            }
+            total
+        })
+    };
+    let (a, b) = (write(events(0, 200)), write(events(100, 300)));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(a.inserted + b.inserted, 300);
+    assert_eq!(a.duplicates + b.duplicates, 100);
+    assert!(a.conflicts.is_empty() && b.conflicts.is_empty());
+
+    let store = db.open();
+    assert_eq!(store.event_count().unwrap(), 300);
+    let (all, _) = store
+        .events_after(0, &std::collections::HashSet::new())
+        .unwrap();
+    let distinct: std::collections::BTreeSet<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!((all.len(), distinct.len()), (300, 300));
+}
+
+fn two_senders_claiming_at_once_never_take_the_same_entry(db: TestDb) {
+    use handoff::store::{DeliveryStatus, NewAlert};
+    let now = at("2026-03-03T16:00:01Z");
+    let alerts: Vec<NewAlert> = (0..60)
+        .map(|i| NewAlert {
+            id: format!("al-{i:02}"),
+            json: "{}".into(),
+            status: DeliveryStatus::Pending,
+            not_before: None,
+        })
+        .collect();
+    db.open().outbox_record(&alerts, now).unwrap();
+    // Each sender claims one entry at a time until none is due, as the
+    // sender task does; together they must take each of the 60 once.
+    let sender = || {
+        let location = db.location.clone();
+        std::thread::spawn(move || {
+            let mut store = Store::open_at(&location).unwrap();
+            let until = at("2026-03-03T16:01:00Z");
+            let mut taken = Vec::new();
+            while let Some(e) = store.outbox_claim(now, until, 1).unwrap().pop() {
+                taken.push(e.alert_id);
+            }
+            taken
+        })
+    };
+    let (a, b) = (sender(), sender());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let mut all = [a, b].concat();
+    all.sort();
+    let expected: Vec<String> = alerts.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn a_postgres_store_whose_connection_was_closed_connects_again() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let mut store = db.open();
+    store.append(&sample()).unwrap();
+    // The server ends every other session on the database, as a restart
+    // of the server would.
+    let ended = common::pg_query(
+        db.arg(),
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(ended, ["t"]);
+    // Once the client has seen the connection close, the next call
+    // connects again and finds the log as it was.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(store.event_count().unwrap(), 4);
+    store.append(&[nurture("n1")]).unwrap();
+    assert_eq!(db.open().event_count().unwrap(), 5);
+}
+
+on_both_backends!(
+    fn events_come_back_ordered_by_instant_then_id_whatever_the_insert_order,
+    same_id_same_payload_is_a_duplicate_and_a_no_op,
+    different_payload_is_a_conflict_first_kept_both_recorded,
+    conflict_inside_one_batch_keeps_the_first_of_the_batch,
+    reopening_keeps_everything_and_migrations_run_once,
+    streaming_visits_the_same_events_in_the_same_order,
+    events_for_one_account_are_ordered_and_exclude_others,
+    outbox_records_an_alert_once_and_tracks_its_delivery,
+    outbox_holds_a_notice_until_its_instant_and_retracts_only_pending_ones,
+    the_log_position_names_what_was_stored_since,
+    a_meta_value_set_if_absent_keeps_the_first,
+    a_claim_holds_entries_until_their_lease_ends,
+    concurrent_appends_store_each_event_once,
+    two_senders_claiming_at_once_never_take_the_same_entry,
+);

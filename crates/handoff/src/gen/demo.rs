@@ -32,7 +32,14 @@ const BATCH_EVENTS: usize = 20_000;
 /// Runs `handoff demo`.
 pub fn run_demo(args: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
-    let db = &args.store.db;
+    let Some(db) = args.store.location()?.sqlite_path().map(Path::to_path_buf) else {
+        bail!(
+            "handoff demo makes its own SQLite file and will not fill a PostgreSQL database; \
+             give --db a file name (e.g. --db demo.db), or import into PostgreSQL with \
+             `handoff gen` and `handoff import`"
+        );
+    };
+    let db = &db;
     make_room(db)?;
     let (policy, text) = demo_policy(args.store.policy.as_deref())?;
     let config = GenConfig::from_args(&args.history)?;

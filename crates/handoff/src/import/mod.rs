@@ -30,7 +30,7 @@ pub use apply::{localize, parse_at};
 pub use mapping::{FieldDef, FieldKind, InputFormat, Mapping, Unmapped, EVENT_TYPES};
 
 use crate::cli::{ImportArgs, EXIT_OK, EXIT_PROBLEMS};
-use crate::store::{AppendOutcome, Conflict, Provenance, RejectedRow, Store};
+use crate::store::{AppendOutcome, Conflict, Location, Provenance, RejectedRow, Store};
 use lines::LineTracker;
 
 /// Events appended per transaction. Large enough that the per-commit cost
@@ -87,11 +87,12 @@ impl Tally {
 /// Runs `handoff import`.
 pub fn run(args: &ImportArgs) -> Result<u8> {
     let mapping = args.mapping.as_deref().map(Mapping::load).transpose()?;
-    let mut store = Store::open(&args.store.db)?;
+    let db = args.store.location()?;
+    let mut store = Store::open_at(&db)?;
     let rejects_path = args
         .rejects
         .clone()
-        .unwrap_or_else(|| rejects_path_for(&args.store.db));
+        .unwrap_or_else(|| rejects_path_for(&db));
     let mut rejects = RejectFile::new(rejects_path)?;
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
     // The adapter's own reading of the wall clock, recorded with conflicts
@@ -154,11 +155,10 @@ fn rebuild(store: &mut Store, policy: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// The default reject file: `<db>.rejects.jsonl` beside the database.
-pub fn rejects_path_for(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".rejects.jsonl");
-    PathBuf::from(name)
+/// The default reject file: `<db>.rejects.jsonl` beside a SQLite file, or
+/// `<database name>.rejects.jsonl` in the current folder for PostgreSQL.
+pub fn rejects_path_for(db: &Location) -> PathBuf {
+    db.sibling_file(".rejects.jsonl")
 }
 
 fn print_summary(total: &Tally, conflicts: &[Conflict], rejects: &RejectFile, files: usize) {

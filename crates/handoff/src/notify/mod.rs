@@ -1,7 +1,10 @@
 //! Notifications: the sender that delivers the alert outbox to channels.
 //!
-//! A *delivery step* ([`deliver_due`]) takes the outbox entries due at
-//! `now`, renders each alert for every channel that *carries* it (one of its
+//! A *delivery step* ([`deliver_due`]) claims the outbox entries due at
+//! `now`, one at a time, each for a *lease* long enough to send it
+//! ([`lease`]): a second service sending from the same database passes a
+//! claimed entry over, and should this one die while sending, the entry
+//! falls due again when the lease ends. It renders each alert for every channel that *carries* it (one of its
 //! recipient roles is in the channel's `roles`) and POSTs it. An *attempt*
 //! succeeds when every carrying channel answered 2xx; the entry is then
 //! sent. Otherwise the entry waits for its next attempt, `backoff` later
@@ -34,6 +37,17 @@ use crate::store::{OutboxEntry, Store};
 
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Added to a lease beyond the time its requests may take: the store
+/// updates around them.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long a claimed entry is held for its attempt: every channel may
+/// take its whole timeout, one after the other, plus a margin.
+pub fn lease(channels: &Channels) -> Duration {
+    let requests = u32::try_from(channels.channels.len().max(1)).unwrap_or(u32::MAX);
+    Duration::from_secs(channels.timeout_secs).saturating_mul(requests) + LEASE_MARGIN
+}
 
 /// How many entries one delivery step took and where they ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,23 +87,32 @@ pub fn client(channels: &Channels) -> Result<reqwest::Client> {
         .build()?)
 }
 
-/// One delivery step: delivers every entry due at `now` (up to the
-/// configured batch) and records each outcome. Store calls are short and
-/// hold the lock only around themselves, never across a request.
+/// One delivery step: claims and delivers the entries due at `now`, one
+/// at a time (up to the configured batch), and records each outcome. Store
+/// calls are short and hold the lock only around themselves, never across
+/// a request.
 pub async fn deliver_due(
     store: &Mutex<Store>,
     channels: &Channels,
     now: DateTime<Utc>,
     client: &reqwest::Client,
 ) -> Result<DeliveryReport> {
-    let due = lock(store)?.outbox_due(now, channels.batch)?;
-    let mut report = DeliveryReport {
-        taken: due.len(),
-        ..DeliveryReport::default()
-    };
-    for entry in &due {
-        let attempt = attempt(channels, client, entry, now).await;
-        let outcome = record(&mut *lock(store)?, channels, entry, &attempt, now)?;
+    let started = std::time::Instant::now();
+    let mut report = DeliveryReport::default();
+    while report.taken < channels.batch {
+        // The lease runs from the time of the claim, not of the step, so a
+        // slow step does not claim an entry whose lease is over already.
+        let held =
+            TimeDelta::from_std(started.elapsed() + lease(channels)).unwrap_or(TimeDelta::MAX);
+        let until = now
+            .checked_add_signed(held)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let Some(entry) = lock(store)?.outbox_claim(now, until, 1)?.pop() else {
+            break;
+        };
+        report.taken += 1;
+        let attempt = attempt(channels, client, &entry, now).await;
+        let outcome = record(&mut *lock(store)?, channels, &entry, &attempt, now)?;
         match outcome {
             Recorded::Sent => report.sent += 1,
             Recorded::Retry(_) => report.retrying += 1,

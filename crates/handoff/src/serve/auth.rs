@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use super::AppState;
 use crate::cli::{TokenCreateArgs, TokenRole};
-use crate::store::{Store, StoredToken};
+use crate::store::{Location, Store, StoredToken};
 
 /// What every token starts with, so that a leaked one is recognisable
 /// (secret scanners, logs).
@@ -155,7 +155,8 @@ pub fn create_token(
 /// Runs `handoff token create`: the token goes to stdout, alone, so a
 /// script can capture it; the note about it to stderr.
 pub fn run_create(args: &TokenCreateArgs) -> Result<u8> {
-    let mut store = Store::open(&args.db)?;
+    let db = Location::from_arg(&args.db)?;
+    let mut store = Store::open_at(&db)?;
     let now = chrono::Utc::now().to_rfc3339();
     let token = create_token(&mut store, &args.name, args.role, &now)?;
     println!("{token}");
@@ -164,7 +165,7 @@ pub fn run_create(args: &TokenCreateArgs) -> Result<u8> {
          the one time it is shown: keep it in a secret store",
         args.name.trim(),
         role_name(args.role),
-        args.db.display()
+        db
     );
     Ok(crate::cli::EXIT_OK)
 }

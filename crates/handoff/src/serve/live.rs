@@ -33,6 +33,15 @@
 //! and the engine is rebuilt from it. The id makes a restart or a second
 //! raise of the alert a no-op. The team's *rotation* (the rep chosen last)
 //! is the meta key `reassign_rotation:{team}`.
+//!
+//! Other writers may store events in the same log: a second service on
+//! the same PostgreSQL database, or an import. The engine remembers the
+//! log position it has read up to and *catches up* (`Live::catch_up`)
+//! before each clock step and around each ingest: the events stored since
+//! are applied like ingested ones (in order, else by a rebuild). So a first
+//! touch posted to one service stops the clock on the other before that
+//! one judges the deadline, and an alert both would raise has one id, is
+//! recorded once and sent once.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -80,6 +89,8 @@ struct LiveState {
     last_fired: Option<DateTime<Utc>>,
     /// Stored events after now, in engine order.
     held: VecDeque<Event>,
+    /// The log position read up to ([`Store::events_after`]).
+    position: i64,
 }
 
 impl LiveState {
@@ -89,6 +100,7 @@ impl LiveState {
             last_event: None,
             last_fired: None,
             held: VecDeque::new(),
+            position: 0,
         }
     }
 
@@ -187,16 +199,14 @@ impl Live {
         clock: Arc<dyn Clock>,
     ) -> Result<(Live, usize)> {
         let now = clock.now();
-        let live_since = match store.meta(LIVE_SINCE)? {
-            Some(text) => DateTime::parse_from_rfc3339(&text)
-                .with_context(|| format!("reading {LIVE_SINCE} {text:?} from the store"))?
-                .with_timezone(&Utc),
-            None => {
-                store.set_meta(LIVE_SINCE, &now.to_rfc3339())?;
-                tracing::info!(%now, "the service goes live");
-                now
-            }
-        };
+        // Set once, by whichever service sharing the store starts first.
+        let text = store.meta_or_set(LIVE_SINCE, &now.to_rfc3339())?;
+        let live_since = DateTime::parse_from_rfc3339(&text)
+            .with_context(|| format!("reading {LIVE_SINCE} {text:?} from the store"))?
+            .with_timezone(&Utc);
+        if live_since == now {
+            tracing::info!(%now, "the service goes live");
+        }
         let live = Live {
             policy,
             clock,
@@ -399,7 +409,9 @@ impl Live {
             .into_iter()
             .filter(|e| e.status == DeliveryStatus::Pending)
             .collect();
-        let mut events = store.events_ordered().context("reading the event log")?;
+        let (mut events, position) = store
+            .events_with_position()
+            .context("reading the event log")?;
         sort_events(&mut events);
         let known = events.partition_point(|e| e.at_utc() <= now);
         let held: VecDeque<Event> = events.split_off(known).into();
@@ -410,6 +422,7 @@ impl Live {
         }
         fresh.advance(now, &mut alerts);
         fresh.held = held;
+        fresh.position = position;
         *st = fresh;
         let rows = self.outbox_rows(&alerts)?;
         let recorded = store.outbox_record(&rows, now)?;
@@ -423,6 +436,51 @@ impl Live {
             "live engine rebuilt from the log"
         );
         Ok((recorded, alerts))
+    }
+
+    /// Catches the engine up with the events stored after its log position
+    /// by another writer (`own` names this service's events of the moment,
+    /// applied already): those due are applied if they sort after
+    /// everything settled, else the engine is rebuilt; later ones are held
+    /// back. Their alerts are recorded as on ingest. Returns how many alerts
+    /// were new to the outbox.
+    fn catch_up(
+        &self,
+        st: &mut LiveState,
+        store: &mut Store,
+        now: DateTime<Utc>,
+        own: &HashSet<String>,
+    ) -> Result<usize> {
+        let (news, position) = store
+            .events_after(st.position, own)
+            .context("reading events stored by other writers")?;
+        st.position = position;
+        if news.is_empty() {
+            return Ok(0);
+        }
+        tracing::debug!(
+            events = news.len(),
+            position,
+            "events stored by another writer"
+        );
+        let (mut due, later): (Vec<Event>, Vec<Event>) =
+            news.into_iter().partition(|e| e.at_utc() <= now);
+        if due.iter().any(|e| !st.in_order(e)) {
+            return self.rebuild(st, store, now);
+        }
+        due.extend(st.take_due(now));
+        sort_events(&mut due);
+        let mut alerts = Vec::new();
+        for ev in &due {
+            st.apply(ev, &mut alerts);
+        }
+        st.hold(later);
+        let rows = self.outbox_rows(&alerts)?;
+        let mut recorded = store.outbox_record(&rows, now)?;
+        if self.reassign(st, store, &alerts, now)? > 0 {
+            recorded += self.rebuild(st, store, now)?;
+        }
+        Ok(recorded)
     }
 
     /// Rebuilds after a failure, so that memory never runs ahead of disk.
@@ -444,6 +502,7 @@ impl Live {
     ) -> Result<(AppendOutcome, usize)> {
         let now = self.clock.now();
         let mut st = self.lock()?;
+        self.catch_up(&mut st, store, now, &HashSet::new())?;
         // Only events new to the log change the engine: a duplicate was
         // applied when first stored, a conflicting copy is not stored.
         let stored = store.stored_ids(events.iter().map(|e| e.id.as_str()))?;
@@ -482,6 +541,11 @@ impl Live {
                     self.recover(&mut st, store, &why);
                 } else if self.reassign(&st, store, &alerts, now)? > 0 {
                     recorded += self.rebuild(&mut st, store, now)?;
+                } else {
+                    // Past this batch's own events, to any another writer
+                    // stored meanwhile.
+                    let own = fresh.iter().map(|e| e.id.clone()).collect();
+                    recorded += self.catch_up(&mut st, store, now, &own)?;
                 }
                 self.wake.notify_one();
                 Ok((outcome, recorded))
@@ -500,6 +564,7 @@ impl Live {
         let now = self.clock.now();
         let mut st = self.lock()?;
         let result = (|| {
+            let mut recorded = self.catch_up(&mut st, store, now, &HashSet::new())?;
             let due = st.take_due(now);
             let mut alerts = Vec::new();
             for ev in &due {
@@ -507,10 +572,10 @@ impl Live {
             }
             st.advance(now, &mut alerts);
             if alerts.is_empty() {
-                return Ok(0);
+                return Ok(recorded);
             }
             let rows = self.outbox_rows(&alerts)?;
-            let mut recorded = store.outbox_record(&rows, now)?;
+            recorded += store.outbox_record(&rows, now)?;
             if self.reassign(&st, store, &alerts, now)? > 0 {
                 recorded += self.rebuild(&mut st, store, now)?;
             }

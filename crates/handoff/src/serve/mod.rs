@@ -1,16 +1,18 @@
 //! `handoff serve`: the HTTP API over the store (docs/api.md).
 //!
 //! The *service* answers on one listener with a tokio runtime and axum. Its
-//! *state* is the database path, two connections to the SQLite store and
-//! the policy loaded at start-up. The *writer* connection appends ingested
-//! events, one transaction per request, committed to disk before the answer
-//! (`synchronous = FULL`); the *reader* answers the short queries (token
-//! look-ups, readiness), so that a long append does not hold them up. A
-//! scorecard opens its own connection for the length of its replay. The
-//! store is synchronous (rusqlite), so every use of it runs on tokio's
-//! blocking pool, never on the threads that serve requests. The state also
-//! holds the service's own counters ([`metrics`]), which a layer around
-//! every route feeds with each answer's route, status and latency.
+//! *state* is the store's location (a SQLite file or a PostgreSQL
+//! database), two connections to the store and the policy loaded at
+//! start-up. The *writer* connection appends ingested events, one
+//! transaction per request, committed to disk before the answer
+//! (`synchronous = FULL` on SQLite, `synchronous_commit = on` on
+//! PostgreSQL); the *reader* answers the short queries (token look-ups,
+//! readiness), so that a long append does not hold them up. A scorecard
+//! opens its own connection for the length of its replay. The store is
+//! synchronous, so every use of it runs on tokio's blocking pool, never on
+//! the threads that serve requests. The state also holds the service's own
+//! counters ([`metrics`]), which a layer around every route feeds with each
+//! answer's route, status and latency.
 //!
 //! The state also holds the injected [`clock::Clock`] (the wall clock in
 //! `handoff serve`, a hand-set one in tests) and the [`live::Live`] engine:
@@ -18,7 +20,11 @@
 //! task* ([`clock_loop`]) steps it forward to each deadline as it passes, so
 //! that a breach's alert reaches the outbox the moment it happens. Writes
 //! to the store and to the live engine are serialised by the writer lock,
-//! which is always taken before the engine's.
+//! which is always taken before the engine's. Several services may share
+//! one PostgreSQL database: each step of the clock task first catches the
+//! engine up with the events the others stored, at least every
+//! [`CATCH_UP_EVERY`]; the outbox records each alert once and the senders
+//! claim entries, so each is sent once.
 
 pub mod auth;
 pub mod clock;
@@ -29,7 +35,7 @@ pub mod openapi;
 pub mod routes;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -45,7 +51,7 @@ use tokio::sync::oneshot;
 
 use crate::cli::ServeArgs;
 use crate::replay::load_policy;
-use crate::store::{AppendOutcome, Provenance, Store};
+use crate::store::{AppendOutcome, Location, Provenance, Store};
 use clock::{Clock, SystemClock};
 use error::ApiError;
 use live::Live;
@@ -54,8 +60,8 @@ use metrics::Metrics;
 /// What `handoff serve` was asked to run with.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The SQLite database file.
-    pub db: PathBuf,
+    /// The store: a SQLite file or a PostgreSQL database.
+    pub db: Location,
     /// A policy file; default the store's, else the built-in default.
     pub policy: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -69,7 +75,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    db: PathBuf,
+    db: Location,
     writer: Mutex<Store>,
     reader: Mutex<Store>,
     policy: &'static Policy,
@@ -88,9 +94,9 @@ impl AppState {
     /// [`AppState::open`] on an injected clock: replays the log up to the
     /// clock's now into the live engine and records that replay's alerts.
     pub fn open_with_clock(config: &ServeConfig, clock: Arc<dyn Clock>) -> Result<AppState> {
-        let mut writer = Store::open(&config.db)?;
+        let mut writer = Store::open_at(&config.db)?;
         writer.sync_every_commit()?;
-        let reader = Store::open(&config.db)?;
+        let reader = Store::open_at(&config.db)?;
         let (policy, _) = load_policy(&reader, config.policy.as_deref())?;
         // The live engine borrows its policy for as long as it runs, which
         // is as long as the state, shared across tasks: leaking the one
@@ -155,8 +161,8 @@ impl AppState {
         self.write(move |store| shared.live().tick(store)).await
     }
 
-    /// The database file.
-    pub fn db(&self) -> &Path {
+    /// Where the store is.
+    pub fn db(&self) -> &Location {
         &self.inner.db
     }
 
@@ -291,9 +297,9 @@ pub async fn run(
 /// injected clock's now, so with the wall clock a breach is recorded within
 /// a few milliseconds of its instant.
 pub async fn clock_loop(state: AppState, mut shutdown: oneshot::Receiver<()>) {
-    // Longest sleep: re-reads the clock now and then, in case the wall
-    // clock was stepped.
-    const LONGEST: std::time::Duration = std::time::Duration::from_secs(60);
+    // Longest sleep: each step catches the engine up with the events other
+    // writers stored, and re-reads the clock, in case it was stepped.
+    const LONGEST: std::time::Duration = CATCH_UP_EVERY;
     loop {
         let pause = match state.tick().await {
             Ok(recorded) => {
@@ -324,6 +330,10 @@ pub async fn clock_loop(state: AppState, mut shutdown: oneshot::Receiver<()>) {
     }
 }
 
+/// The longest the clock task sleeps: how soon the live engine learns of
+/// events another service (or an import) stored in the same database.
+pub const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How often the sender looks for due alerts: a recorded alert leaves
 /// within about this long (issue 3 asks for a breach heard "in the second").
 const SEND_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
@@ -337,7 +347,7 @@ pub async fn sender_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let setup = crate::notify::client(&channels).and_then(|client| {
-        let store = Store::open(state.db())?;
+        let store = Store::open_at(state.db())?;
         Ok((client, std::sync::Mutex::new(store)))
     });
     let (client, store) = match setup {
@@ -371,7 +381,7 @@ pub async fn sender_loop(
 /// SIGTERM.
 pub fn run_cli(args: &ServeArgs) -> Result<u8> {
     let config = ServeConfig {
-        db: args.store.db.clone(),
+        db: args.store.location()?,
         policy: args.store.policy.clone(),
         max_body_bytes: args.max_body_bytes,
     };
@@ -389,10 +399,10 @@ pub fn run_cli(args: &ServeArgs) -> Result<u8> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        tracing::info!(%addr, db = %config.db.display(), "serving");
+        tracing::info!(%addr, db = %config.db, "serving");
         eprintln!(
             "handoff: serving {} on http://{addr} (Ctrl-C to stop)",
-            config.db.display()
+            config.db
         );
         let (stop_clock, clock_stopped) = oneshot::channel();
         let clock = tokio::spawn(clock_loop(state.clone(), clock_stopped));

@@ -1,5 +1,7 @@
-//! The embedded SQLite store: the append-only event log and the derived
-//! state rebuilt from it.
+//! The store: the append-only event log and the derived state rebuilt
+//! from it, on one of two *backends*: an embedded SQLite file (the default)
+//! or a PostgreSQL database (`--db postgres://...`), with the same
+//! behaviour on both.
 //!
 //! The *event log* holds every distinct event once, keyed by its `id`. An
 //! event whose id is already stored is a *duplicate* when its canonical
@@ -11,47 +13,30 @@
 //! replay code and replaced wholesale on every rebuild. *API tokens* of
 //! `handoff serve` are kept as the SHA-256 of their text, never the text.
 //!
-//! The schema is versioned with `PRAGMA user_version`; the migrations under
-//! `store/migrations/` are embedded in the binary and run on [`Store::open`].
-//! The store never reads the wall clock: any recording time is passed in by
-//! the adapter that calls it.
+//! Every stored event has a *log position* (`seq`): a number that grows
+//! with each append, in commit order, so that a reader can ask for the
+//! events stored since it last looked ([`Store::events_after`]) and learn
+//! what another writer (a second service, an import) appended.
+//!
+//! Each backend versions its schema and runs its embedded migrations on
+//! open (`sqlite/migrations/`, `postgres/migrations/`); a schema number
+//! means the same tables on both. The store never reads the wall clock:
+//! any recording time is passed in by the adapter that calls it.
 
+mod location;
 mod outbox;
+mod postgres;
+mod sqlite;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use handoff_core::event::Event;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use location::{Location, PgUrl};
 pub use outbox::{DeliveryStatus, NewAlert, OutboxEntry};
-
-/// The schema migrations, in order; entry `i` brings the schema to version
-/// `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_event_log.sql"),
-    include_str!("migrations/0002_lean_event_log.sql"),
-    include_str!("migrations/0003_tokens.sql"),
-    include_str!("migrations/0004_outbox.sql"),
-    include_str!("migrations/0005_outbox_retracted.sql"),
-];
-
-/// How long a writer waits for another process's lock before failing, in
-/// milliseconds. Generous because a rebuild can hold the lock for seconds.
-const BUSY_TIMEOUT_MS: u64 = 30_000;
-
-/// SQLite page cache per connection, in KiB. With SQLite's default (2 MiB)
-/// the three indexes of `events` no longer fit once the log passes about a
-/// million events and appends fall to ~165k events/s; 64 MiB keeps them
-/// above 250k/s for 1.6 million events (benches/store.rs).
-const CACHE_KIB: u32 = 64 * 1024;
-
-/// SQLite page size for new database files, in bytes: the largest SQLite
-/// allows. On a generated year of 1.35 million events, appends ran at
-/// 165k events/s with 4 KiB pages, 201k with 16 KiB and 230k with 64 KiB
-/// (benches/import.rs, 2 cores).
-const PAGE_SIZE: u32 = 65_536;
 
 /// The source label recorded with conflicts when the caller gives none.
 const UNNAMED_SOURCE: &str = "api";
@@ -127,74 +112,180 @@ impl Provenance<'_> {
     }
 }
 
-/// The SQLite store. One [`Store`] is one open database connection.
+/// An open store: one connection to a SQLite file or a PostgreSQL
+/// database. It is synchronous; call it from ordinary threads (the service
+/// runs it on tokio's blocking pool). The PostgreSQL backend may also be
+/// called from inside an async context: it never blocks on a runtime of
+/// its own there (see `postgres`).
 pub struct Store {
-    conn: Connection,
+    backend: Box<dyn Backend>,
+}
+
+/// What a backend does; [`Store`] adds the checks and the conversions both
+/// share. Instants are UTC milliseconds, payloads canonical JSON.
+trait Backend: Send {
+    fn schema_version(&self) -> Result<i64>;
+    /// Stores new events (see [`judge`] for the others), records the
+    /// conflicts and inserts `alerts` into the outbox, in one transaction.
+    fn append(
+        &mut self,
+        rows: &[Prepared<'_>],
+        from: &Provenance,
+        alerts: &[NewAlert],
+        now: DateTime<Utc>,
+    ) -> Result<(AppendOutcome, usize)>;
+    fn event_count(&self) -> Result<u64>;
+    fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>>;
+    /// Every event as (log position, payload), by instant then id.
+    fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()>;
+    /// Events after `position` by log position: (position, payload) of each
+    /// whose id is not in `except`, and the last position read.
+    fn events_after(
+        &self,
+        position: i64,
+        except: &HashSet<String>,
+    ) -> Result<(Vec<(i64, String)>, i64)>;
+    fn event_span(&self) -> Result<Option<(i64, i64)>>;
+    fn conflicts(&self) -> Result<Vec<Conflict>>;
+    fn record_rejects(&mut self, rows: &[RejectedRow], recorded_at: Option<&str>) -> Result<()>;
+    fn rejected_rows(&self) -> Result<Vec<RejectedRow>>;
+    fn write_derived(
+        &mut self,
+        accounts: &[(String, String)],
+        alerts: &[(String, String)],
+        meta: &[(&str, String)],
+    ) -> Result<()>;
+    fn load_derived_accounts(&self) -> Result<Vec<String>>;
+    fn load_account(&self, account: &str) -> Result<Option<String>>;
+    fn load_alerts(&self) -> Result<Vec<String>>;
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Sets `key` to `value` unless it has a value; returns the value kept.
+    fn meta_or_set(&mut self, key: &str, value: &str) -> Result<String>;
+    fn add_policy(&mut self, text: &str) -> Result<()>;
+    fn policy_text(&self) -> Result<Option<String>>;
+    fn has_token_named(&self, name: &str) -> Result<bool>;
+    fn insert_token(&mut self, token: &StoredToken) -> Result<()>;
+    fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>>;
+    fn sync_every_commit(&mut self) -> Result<()>;
+
+    fn outbox_record(&mut self, alerts: &[NewAlert], now: DateTime<Utc>) -> Result<usize>;
+    fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>>;
+    fn outbox_claim(
+        &mut self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>>;
+    fn outbox_all(&self) -> Result<Vec<OutboxEntry>>;
+    fn outbox_entry(&self, alert_id: &str) -> Result<Option<OutboxEntry>>;
+    fn outbox_mark_sent(&mut self, alert_id: &str, now: DateTime<Utc>) -> Result<()>;
+    fn outbox_mark_attempt_failed(
+        &mut self,
+        alert_id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+    fn outbox_retract(&mut self, alert_ids: &[String], reason: &str) -> Result<usize>;
+}
+
+/// An event checked and serialised for storing.
+struct Prepared<'a> {
+    /// Its index in the caller's batch (for its provenance).
+    index: usize,
+    id: &'a str,
+    /// The instant in UTC milliseconds: the log's ordering key with `id`.
+    at_ms: i64,
+    /// Its canonical JSON.
+    payload: String,
+}
+
+/// Checks every event and serialises it, in id order: inserting in id order
+/// keeps the unique index's writes local (a CRM export lists ids in no
+/// useful order). The sort is stable, so of two copies of an id the first
+/// in the batch comes first and wins. An invalid event refuses the batch.
+fn prepare(events: &[Event]) -> Result<Vec<Prepared<'_>>> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|a, b| events[*a].id.cmp(&events[*b].id));
+    order
+        .into_iter()
+        .map(|index| {
+            let event = &events[index];
+            // The last line of defence: a blank id would make unrelated
+            // events conflict.
+            event.validate().map_err(|why| {
+                anyhow::anyhow!(
+                    "refusing to store event {:?}: {why}; nothing of this batch was stored",
+                    event.id
+                )
+            })?;
+            Ok(Prepared {
+                index,
+                id: &event.id,
+                at_ms: event.at.timestamp_millis(),
+                payload: canonical_json(event)?,
+            })
+        })
+        .collect()
+}
+
+/// Judges a copy of an id that is stored already with payload `kept`: a
+/// duplicate when equal, else a conflict, added to `outcome` for the
+/// backend to record.
+fn judge(outcome: &mut AppendOutcome, row: &Prepared<'_>, kept: &str, from: &Provenance) {
+    if kept == row.payload {
+        outcome.duplicates += 1;
+        return;
+    }
+    outcome.conflicts.push(Conflict {
+        id: row.id.to_string(),
+        kept: kept.to_string(),
+        rejected: row.payload.clone(),
+        source: from.source_of(row.index).to_string(),
+        recorded_at: from.recorded_at.map(str::to_string),
+    });
+}
+
+fn parse_stored(seq: i64, payload: &str) -> Result<Event> {
+    Event::from_json(payload)
+        .with_context(|| format!("reading stored event #{seq}: payload {payload}"))
+}
+
+fn instant_of(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .with_context(|| format!("stored instant {ms} ms is out of range"))
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its
-    /// schema up to date.
+    /// Opens (creating if needed) the SQLite database at `path` and brings
+    /// its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)
-            .with_context(|| format!("opening database {}", path.display()))?;
-        Store::configure(conn).with_context(|| format!("preparing database {}", path.display()))
+        Ok(Store {
+            backend: Box::new(sqlite::Sqlite::open(path)?),
+        })
     }
 
-    /// Opens a private in-memory database (for tests and dry runs).
+    /// Opens the store at `location`, a SQLite file (made if missing) or a
+    /// PostgreSQL database (which must exist), and brings its schema up to
+    /// date.
+    pub fn open_at(location: &Location) -> Result<Store> {
+        let backend: Box<dyn Backend> = match location {
+            Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => Box::new(postgres::Postgres::connect(url)?),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Opens a private in-memory SQLite database (for tests and dry runs).
     pub fn open_in_memory() -> Result<Store> {
-        Store::configure(Connection::open_in_memory()?)
-    }
-
-    fn configure(conn: Connection) -> Result<Store> {
-        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
-        // Larger pages for a new file (ignored once the file has tables):
-        // payload rows of a few hundred bytes pack better and b-tree writes
-        // touch fewer pages (benches/import.rs).
-        conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))?;
-        // journal_mode answers with the mode in force; in-memory databases
-        // stay "memory", which is fine.
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
-        conn.execute_batch(&format!(
-            "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
-        ))?;
-        let mut store = Store { conn };
-        store.migrate()?;
-        Ok(store)
-    }
-
-    /// Runs every migration newer than the database's `user_version`, each
-    /// in its own transaction. Running it again does nothing.
-    fn migrate(&mut self) -> Result<()> {
-        let current: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        anyhow::ensure!(
-            current <= known,
-            "database schema version {current} is newer than this handoff knows ({known}): \
-             use a newer handoff"
-        );
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let version = index + 1;
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(sql)
-                .with_context(|| format!("migrating to schema {version}"))?;
-            tx.pragma_update(None, "user_version", version as i64)?;
-            tx.commit()?;
-            tracing::info!(version, "store schema migrated");
-        }
-        Ok(())
+        Ok(Store {
+            backend: Box::new(sqlite::Sqlite::open_in_memory()?),
+        })
     }
 
     /// The schema version in force.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        self.backend.schema_version()
     }
 
     /// Appends events in one transaction; see the module doc for duplicates
@@ -207,95 +298,14 @@ impl Store {
     /// Appends events in one transaction, recording where each came from
     /// with any conflict.
     pub fn append_from(&mut self, events: &[Event], from: &Provenance) -> Result<AppendOutcome> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcome = append_in(&tx, events, from)?;
-        tx.commit().context("committing appended events")?;
+        let rows = prepare(events)?;
+        let (outcome, _) = self.backend.append(&rows, from, &[], Utc::now())?;
         Ok(outcome)
     }
-}
 
-/// Appends `events` inside the caller's transaction (see
-/// [`Store::append_from`]); the caller commits.
-fn append_in(
-    tx: &rusqlite::Transaction<'_>,
-    events: &[Event],
-    from: &Provenance,
-) -> Result<AppendOutcome> {
-    let mut outcome = AppendOutcome::default();
-
-    // Step 1: insert everything; remember what was not inserted.
-    let mut not_inserted = Vec::new();
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (id, at_utc, payload) \
-                 VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
-        )?;
-        // Inserting in id order keeps the unique index's writes local
-        // (a CRM export lists ids in no useful order); the sort is
-        // stable, so of two copies of an id the first still wins.
-        let mut order: Vec<usize> = (0..events.len()).collect();
-        order.sort_by(|a, b| events[*a].id.cmp(&events[*b].id));
-        for index in order {
-            let event = &events[index];
-            // The last line of defence: a blank id would make unrelated
-            // events conflict. Returning drops the transaction: nothing
-            // of the batch is stored.
-            event.validate().map_err(|why| {
-                anyhow::anyhow!(
-                    "refusing to store event {:?}: {why}; nothing of this batch was stored",
-                    event.id
-                )
-            })?;
-            let payload = canonical_json(event)?;
-            let changed = insert
-                .execute(params![event.id, event.at.timestamp_millis(), payload])
-                .with_context(|| format!("storing event {:?}", event.id))?;
-            if changed == 1 {
-                outcome.inserted += 1;
-            } else {
-                not_inserted.push((index, payload));
-            }
-        }
-    }
-
-    // Step 2: compare the rest with what is stored (this also covers a
-    // repeat inside the batch itself: the first copy is stored by now).
-    {
-        let mut stored = tx.prepare_cached("SELECT payload FROM events WHERE id = ?1")?;
-        let mut record = tx.prepare_cached(
-            "INSERT OR IGNORE INTO conflicts (id, kept, rejected, source, recorded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for (index, payload) in not_inserted {
-            let id = &events[index].id;
-            let kept: String = stored.query_row([id], |r| r.get(0))?;
-            if kept == payload {
-                outcome.duplicates += 1;
-                continue;
-            }
-            let source = from.source_of(index).to_string();
-            record.execute(params![id, kept, payload, source, from.recorded_at])?;
-            outcome.conflicts.push(Conflict {
-                id: id.clone(),
-                kept,
-                rejected: payload,
-                source,
-                recorded_at: from.recorded_at.map(str::to_string),
-            });
-        }
-    }
-
-    Ok(outcome)
-}
-
-impl Store {
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+        self.backend.event_count()
     }
 
     /// Which of `ids` are stored already (the live engine applies only
@@ -303,46 +313,54 @@ impl Store {
     pub fn stored_ids<'a>(
         &self,
         ids: impl IntoIterator<Item = &'a str>,
-    ) -> Result<std::collections::HashSet<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
-        let mut found = std::collections::HashSet::new();
-        for id in ids {
-            if stmt.exists([id])? {
-                found.insert(id.to_string());
-            }
-        }
-        Ok(found)
+    ) -> Result<HashSet<String>> {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        self.backend.stored_ids(&ids)
     }
 
     /// Every stored event, ordered by occurrence instant (UTC milliseconds),
     /// then id. The order of arrival plays no part.
     pub fn events_ordered(&self) -> Result<Vec<Event>> {
+        Ok(self.events_with_position()?.0)
+    }
+
+    /// [`Store::events_ordered`] and the log position of the newest event
+    /// among them (0 for an empty log), read together: the events after that
+    /// position ([`Store::events_after`]) are exactly those not read here.
+    pub fn events_with_position(&self) -> Result<(Vec<Event>, i64)> {
         let mut events = Vec::new();
-        self.for_each_event(|e| {
-            events.push(e);
+        let mut position = 0;
+        self.backend.for_each_event(&mut |seq, payload| {
+            events.push(parse_stored(seq, payload)?);
+            position = position.max(seq);
             Ok(())
         })?;
-        Ok(events)
+        Ok((events, position))
     }
 
     /// Streams every stored event in the order of [`Store::events_ordered`]
     /// without holding them all in memory. Stops at the first error `f`
     /// returns.
     pub fn for_each_event(&self, mut f: impl FnMut(Event) -> Result<()>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, payload FROM events ORDER BY at_utc, id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let payload: String = row.get(1)?;
-            let event = Event::from_json(&payload)
-                .with_context(|| format!("reading stored event #{seq}: payload {payload}"))?;
-            f(event)?;
-        }
-        Ok(())
+        self.backend
+            .for_each_event(&mut |seq, payload| f(parse_stored(seq, payload)?))
+    }
+
+    /// The events stored after log position `position`, in the order they
+    /// were stored, leaving out those whose id is in `except` (the caller's
+    /// own), and the position of the last one looked at (`position` when
+    /// there is none).
+    pub fn events_after(
+        &self,
+        position: i64,
+        except: &HashSet<String>,
+    ) -> Result<(Vec<Event>, i64)> {
+        let (rows, last) = self.backend.events_after(position, except)?;
+        let events = rows
+            .iter()
+            .map(|(seq, payload)| parse_stored(*seq, payload))
+            .collect::<Result<_>>()?;
+        Ok((events, last.max(position)))
     }
 
     /// The events that name `account`, in the order of
@@ -361,19 +379,7 @@ impl Store {
 
     /// Every recorded conflict, oldest first.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, kept, rejected, source, recorded_at FROM conflicts ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Conflict {
-                id: r.get(0)?,
-                kept: r.get(1)?,
-                rejected: r.get(2)?,
-                source: r.get(3)?,
-                recorded_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.backend.conflicts()
     }
 
     /// Keeps rejected input rows. A row already kept (same file, line,
@@ -389,42 +395,12 @@ impl Store {
         rows: &[RejectedRow],
         recorded_at: Option<&str>,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO rejected_rows (source, line, reason, raw, recorded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for row in rows {
-                insert.execute(params![
-                    row.source,
-                    row.line,
-                    row.reason,
-                    row.raw,
-                    recorded_at
-                ])?;
-            }
-        }
-        tx.commit().context("committing rejected rows")?;
-        Ok(())
+        self.backend.record_rejects(rows, recorded_at)
     }
 
     /// Every kept rejected row, oldest first.
     pub fn rejected_rows(&self) -> Result<Vec<RejectedRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT source, line, reason, raw FROM rejected_rows ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(RejectedRow {
-                source: r.get(0)?,
-                line: r.get(1)?,
-                reason: r.get(2)?,
-                raw: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.backend.rejected_rows()
     }
 
     /// Replaces all derived accounts and alerts, and sets the given meta
@@ -435,75 +411,39 @@ impl Store {
         alerts: &[(String, String)],
         meta: &[(&str, String)],
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch("DELETE FROM derived_accounts; DELETE FROM derived_alerts;")?;
-        {
-            let mut account =
-                tx.prepare_cached("INSERT INTO derived_accounts (account, json) VALUES (?1, ?2)")?;
-            for (id, json) in accounts {
-                account
-                    .execute(params![id, json])
-                    .with_context(|| format!("account {id:?}"))?;
-            }
-            let mut alert =
-                tx.prepare_cached("INSERT INTO derived_alerts (alert, json) VALUES (?1, ?2)")?;
-            for (id, json) in alerts {
-                alert
-                    .execute(params![id, json])
-                    .with_context(|| format!("alert {id:?}"))?;
-            }
-            let mut set = tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            )?;
-            for (key, value) in meta {
-                set.execute(params![key, value])?;
-            }
-        }
-        tx.commit().context("committing derived state")?;
-        Ok(())
+        self.backend.write_derived(accounts, alerts, meta)
     }
 
     /// The JSON of every derived account, ordered by account id.
     pub fn load_derived_accounts(&self) -> Result<Vec<String>> {
-        self.strings("SELECT json FROM derived_accounts ORDER BY account")
+        self.backend.load_derived_accounts()
     }
 
     /// The JSON of one derived account.
     pub fn load_account(&self, account: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT json FROM derived_accounts WHERE account = ?1",
-                [account],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.backend.load_account(account)
     }
 
     /// The JSON of every derived alert, ordered by alert id.
     pub fn load_alerts(&self) -> Result<Vec<String>> {
-        self.strings("SELECT json FROM derived_alerts ORDER BY alert")
+        self.backend.load_alerts()
     }
 
     /// A meta value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        self.backend.meta(key)
     }
 
     /// Sets a meta value.
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        self.backend.set_meta(key, value)
+    }
+
+    /// Sets a meta value unless the key has one already, atomically (two
+    /// services starting at once agree on one value); returns the value
+    /// the key holds afterwards.
+    pub fn meta_or_set(&mut self, key: &str, value: &str) -> Result<String> {
+        self.backend.meta_or_set(key, value)
     }
 
     /// Records the policy text last used; a text equal to the current one
@@ -512,98 +452,48 @@ impl Store {
         if self.policy_text()?.as_deref() == Some(text) {
             return Ok(());
         }
-        self.conn
-            .execute("INSERT INTO policies (text) VALUES (?1)", [text])?;
-        Ok(())
+        self.backend.add_policy(text)
     }
 
     /// The policy text last used, if any.
     pub fn policy_text(&self) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT text FROM policies ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    fn strings(&self, sql: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.backend.policy_text()
     }
 
     /// Keeps an API token: its holder's name, role, and the SHA-256 of its
     /// text (never the text). A name already taken is an error.
     pub fn add_token(&mut self, token: &StoredToken) -> Result<()> {
-        let taken: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT seq FROM tokens WHERE name = ?1",
-                [&token.name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if taken.is_some() {
+        if self.backend.has_token_named(&token.name)? {
             anyhow::bail!(
                 "a token named {:?} exists already; choose another --name",
                 token.name
             );
         }
-        self.conn
-            .execute(
-                "INSERT INTO tokens (name, role, sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token.name, token.role, token.sha256, token.created_at],
-            )
-            .with_context(|| format!("storing token {:?}", token.name))?;
-        Ok(())
+        self.backend
+            .insert_token(token)
+            .with_context(|| format!("storing token {:?}", token.name))
     }
 
     /// The token whose text hashes to `sha256` (lowercase hex), if any.
     pub fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT name, role, sha256, created_at FROM tokens WHERE sha256 = ?1",
-                [sha256],
-                |r| {
-                    Ok(StoredToken {
-                        name: r.get(0)?,
-                        role: r.get(1)?,
-                        sha256: r.get(2)?,
-                        created_at: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+        self.backend.find_token(sha256)
     }
 
     /// The instants of the first and the last stored event (UTC), or
     /// `None` for an empty log. Read from the time index, not a scan.
     pub fn event_span(&self) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
-        let (first, last): (Option<i64>, Option<i64>) =
-            self.conn
-                .query_row("SELECT min(at_utc), max(at_utc) FROM events", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-        let instant = |ms: i64| {
-            DateTime::<Utc>::from_timestamp_millis(ms)
-                .with_context(|| format!("stored instant {ms} ms is out of range"))
-        };
-        match (first, last) {
-            (Some(a), Some(b)) => Ok(Some((instant(a)?, instant(b)?))),
-            _ => Ok(None),
+        match self.backend.event_span()? {
+            Some((first, last)) => Ok(Some((instant_of(first)?, instant_of(last)?))),
+            None => Ok(None),
         }
     }
 
     /// Makes every commit reach the disk before it returns (SQLite's
-    /// `synchronous = FULL`), so that a commit the service acknowledges
-    /// survives a power loss too, not only a crash of the process.
+    /// `synchronous = FULL`; PostgreSQL's `synchronous_commit = on` for
+    /// this session), so that a commit the service acknowledges survives a
+    /// power loss too, not only a crash of the process.
     pub fn sync_every_commit(&mut self) -> Result<()> {
-        self.conn.execute_batch("PRAGMA synchronous = FULL;")?;
-        Ok(())
+        self.backend.sync_every_commit()
     }
 }
 

@@ -36,7 +36,7 @@ use crate::store::Store;
 pub async fn replay(state: &AppState, as_of: DateTime<Utc>) -> Result<Snapshot, ApiError> {
     let shared = state.clone();
     blocking(move || {
-        let store = Store::open(shared.db())?;
+        let store = Store::open_at(shared.db())?;
         let replay = replay_log(&store, shared.policy(), as_of)?;
         if replay.left_out > 0 {
             tracing::debug!(left_out = replay.left_out, %as_of, "events after as-of left out");

@@ -99,7 +99,7 @@ pub async fn get_scorecard(
 
     let shared = state.clone();
     let text = blocking(move || {
-        let store = Store::open(shared.db())?;
+        let store = Store::open_at(shared.db())?;
         let period = match period {
             Some(p) => p,
             None => match whole_history(&store, tz)? {
