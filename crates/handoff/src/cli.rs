@@ -197,7 +197,8 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct WhatifArgs {
-    /// SQLite database file.
+    /// The store: a SQLite database file, or a PostgreSQL database as
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (docs/storage.md).
     #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
     pub db: PathBuf,
     /// The candidate policy to compare with the one in force.

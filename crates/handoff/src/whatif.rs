@@ -23,12 +23,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{WhatifArgs, WhatifFormat};
+use crate::store::Location;
 use crate::replay::{load_policy, open_existing, parse_as_of, parse_policy};
 use crate::report::{pct, whole_history};
 
 /// Runs `handoff whatif`.
 pub fn run(args: &WhatifArgs) -> Result<u8> {
-    let store = open_existing(&args.db)?;
+    let store = open_existing(&Location::from_arg(&args.db)?)?;
     let (current, current_text) = load_policy(&store, args.current.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let tz = current.org_calendar().tz();
@@ -36,11 +37,17 @@ pub fn run(args: &WhatifArgs) -> Result<u8> {
         (Some(f), Some(t)) => Period::parse_range(f, t, tz).map_err(anyhow::Error::msg)?,
         _ => whole_history(&store, tz)?,
     };
+    let started = std::time::Instant::now();
     let mut events = store.events_ordered().context("reading the event log")?;
     sort_events(&mut events);
     let known = events.partition_point(|e| e.at_utc() <= as_of);
     events.truncate(known);
-    tracing::info!(events = events.len(), period = %period.label, "replaying for what-if");
+    tracing::info!(
+        events = events.len(),
+        period = %period.label,
+        read_ms = started.elapsed().as_millis() as u64,
+        "log read; replaying for what-if"
+    );
 
     let out = if let Some(sweep) = &args.sweep {
         let sweep = Sweep::parse(sweep)?;
@@ -53,7 +60,13 @@ pub fn run(args: &WhatifArgs) -> Result<u8> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the candidate policy {}", path.display()))?;
         let candidate = parse_policy(&text, &path.display().to_string())?;
+        let started = std::time::Instant::now();
         let cmp = compare(&current, &candidate, &events, &period, as_of);
+        tracing::info!(
+            compare_ms = started.elapsed().as_millis() as u64,
+            differences = cmp.differences(),
+            "replayed and compared"
+        );
         render(&cmp, &current.name, &candidate.name, path, args.format)?
     };
     print!("{out}");
