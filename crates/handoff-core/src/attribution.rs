@@ -73,7 +73,8 @@ pub struct Journey {
 }
 
 /// What a touch is credited to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Channel,
     Campaign,
@@ -472,16 +473,17 @@ impl TouchLog {
     /// opened (both ends included), and, as not converted, every other
     /// account touched in `[from - lookback, to)`, with those touches.
     pub fn journeys(
-        mut self,
+        &self,
         snapshot: &crate::engine::Snapshot,
         goal: Goal,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         lookback: chrono::Duration,
     ) -> Vec<Journey> {
-        for list in self.touches.values_mut() {
+        let in_order = |mut list: Vec<Touch>| {
             list.sort_by(|a, b| (a.at, &a.channel).cmp(&(b.at, &b.channel)));
-        }
+            list
+        };
         let mut out = Vec::new();
         let mut converted = BTreeSet::new();
         for acc in &snapshot.accounts {
@@ -498,11 +500,13 @@ impl TouchLog {
                     continue;
                 }
                 let window = o.opened_at - lookback;
-                let before: Vec<Touch> = touches
-                    .iter()
-                    .filter(|t| t.at >= window && t.at <= o.opened_at)
-                    .cloned()
-                    .collect();
+                let before = in_order(
+                    touches
+                        .iter()
+                        .filter(|t| t.at >= window && t.at <= o.opened_at)
+                        .cloned()
+                        .collect(),
+                );
                 let lead_at = acc
                     .cycles
                     .iter()
@@ -526,11 +530,13 @@ impl TouchLog {
             if converted.contains(account.as_str()) {
                 continue;
             }
-            let seen: Vec<Touch> = touches
-                .iter()
-                .filter(|t| t.at >= from - lookback && t.at < to)
-                .cloned()
-                .collect();
+            let seen = in_order(
+                touches
+                    .iter()
+                    .filter(|t| t.at >= from - lookback && t.at < to)
+                    .cloned()
+                    .collect(),
+            );
             if !seen.is_empty() {
                 out.push(Journey {
                     account: account.clone(),
