@@ -203,7 +203,8 @@ pub struct AttributionTable {
     /// Accounts touched in the window that did not convert (the Markov
     /// model's null paths).
     pub non_converting_journeys: u32,
-    /// One row per key, most credited (linear) first.
+    /// One row per key, most credited by the linear model first (by value
+    /// for won ARR, by conversions for pipeline).
     pub rows: Vec<AttributionRow>,
 }
 
@@ -587,12 +588,12 @@ fn table(
         .iter()
         .position(|m| *m == Model::Linear)
         .unwrap_or(0);
-    rows.sort_by(|a, b| {
-        b.credit[linear]
-            .conversions
-            .total_cmp(&a.credit[linear].conversions)
-            .then(a.key.cmp(&b.key))
-    });
+    // Won ARR by the money credited, pipeline by the opportunities.
+    let weight = |r: &AttributionRow| match goal {
+        Goal::WonArr => r.credit[linear].value,
+        Goal::Pipeline => r.credit[linear].conversions,
+    };
+    rows.sort_by(|a, b| weight(b).total_cmp(&weight(a)).then(a.key.cmp(&b.key)));
     AttributionTable {
         window: window.into(),
         period: period.clone(),
