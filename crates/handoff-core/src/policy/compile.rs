@@ -1183,20 +1183,46 @@ mod tests {
 
     #[test]
     fn attribution_defaults_are_40_20_40_and_30_30_30_10_with_a_7_day_half_life() {
-        let p = Policy::from_toml(DEFAULT).unwrap();
+        // An empty [attribution] table: every value is the built-in default.
+        let bare = edited(&[
+            (
+                "u_shaped = { first = \"40%\", middle = \"20%\", last = \"40%\" }\n",
+                "",
+            ),
+            (
+                "w_shaped = { first = \"30%\", lead = \"30%\", opportunity = \"30%\", rest = \"10%\" }\n",
+                "",
+            ),
+            ("half_life = \"7d\"\n", ""),
+        ]);
+        let p = Policy::from_toml(&bare).unwrap();
         assert_eq!(p.attribution.u_shaped, [0.4, 0.2, 0.4]);
         assert_eq!(p.attribution.w_shaped, [0.3, 0.3, 0.3, 0.1]);
         assert_eq!(p.attribution.half_life_s, 604_800.0);
     }
 
+    /// The default policy with `from` replaced by `to`, which must be there.
+    fn edited(pairs: &[(&str, &str)]) -> String {
+        let mut text = DEFAULT.to_string();
+        for (from, to) in pairs {
+            assert!(text.contains(from), "the default policy changed: {from}");
+            text = text.replace(from, to);
+        }
+        text
+    }
+
     #[test]
     fn attribution_shares_must_be_percentages_adding_up_to_100() {
-        let text = format!(
-            "{DEFAULT}\n[attribution]\nhalf_life = \"3d12h\"\n\
-             u_shaped = {{ first = \"50%\", middle = \"10%\", last = \"30%\" }}\n\
-             w_shaped = {{ first = \"0.3\", lead = \"30%\", opportunity = \"130%\", \
-             rest = \"10%\" }}\n"
-        );
+        let text = edited(&[
+            (
+                "u_shaped = { first = \"40%\", middle = \"20%\", last = \"40%\" }",
+                "u_shaped = { first = \"50%\", middle = \"10%\", last = \"30%\" }",
+            ),
+            (
+                "w_shaped = { first = \"30%\", lead = \"30%\", opportunity = \"30%\", rest = \"10%\" }",
+                "w_shaped = { first = \"0.3\", lead = \"30%\", opportunity = \"130%\", rest = \"10%\" }",
+            ),
+        ]);
         let problems = Policy::from_toml(&text).unwrap_err();
         let got: Vec<(String, String)> = problems
             .iter()
@@ -1220,7 +1246,7 @@ mod tests {
                 ),
             ]
         );
-        let ok = format!("{DEFAULT}\n[attribution]\nhalf_life = \"3d12h\"\n");
+        let ok = edited(&[("half_life = \"7d\"", "half_life = \"3d12h\"")]);
         // 3 days and 12 hours: 3 x 86,400 + 12 x 3,600 = 302,400 seconds.
         assert_eq!(
             Policy::from_toml(&ok).unwrap().attribution.half_life_s,
@@ -1230,15 +1256,25 @@ mod tests {
 
     #[test]
     fn a_review_schedule_needs_a_slot_and_recipients() {
-        let text = format!("{DEFAULT}\n[review]\nschedule = \"monday 8am\"\n");
+        let text = edited(&[(
+            "# schedule = \"mon 08:00\"\nnotify = [\"cmo\", \"sales_vp\"]",
+            "schedule = \"monday 8am\"",
+        )]);
         let problems = Policy::from_toml(&text).unwrap_err();
         let paths: Vec<String> = problems.iter().map(|d| d.path_text()).collect();
         assert_eq!(paths, ["review.schedule", "review.notify"]);
         assert!(problems[0].message.contains("unknown weekday \"monday\""));
-        let text = format!(
-            "{DEFAULT}\n[review]\nschedule = \"mon 08:00\"\nnotify = [\"cmo\"]\n\
-             hold_spend_backlog = 5\naudit_acceptance_below = \"70%\"\n"
-        );
+        let text = edited(&[
+            (
+                "# schedule = \"mon 08:00\"\nnotify = [\"cmo\", \"sales_vp\"]",
+                "schedule = \"mon 08:00\"\nnotify = [\"cmo\"]",
+            ),
+            ("hold_spend_backlog = 20", "hold_spend_backlog = 5"),
+            (
+                "audit_acceptance_below = \"75%\"",
+                "audit_acceptance_below = \"70%\"",
+            ),
+        ]);
         let r = Policy::from_toml(&text).unwrap().review;
         assert_eq!(r.notify, ["cmo"]);
         assert_eq!((r.hold_spend_backlog, r.audit_acceptance_below), (5, 0.7));
