@@ -1,9 +1,12 @@
 //! The weekly review on the policy's schedule: a task of `handoff serve`.
 //!
 //! The *slot* is the policy's `[review] schedule` (e.g. Monday 08:00 in the
-//! organisation's zone). At or after each slot, and until the next one, the
+//! organisation's zone). From each slot until [`CATCH_UP`] after it, the
 //! task sends the review of the week that ended before the slot, judged as
-//! of the slot instant, to every channel that carries the review's roles.
+//! of the slot instant, to every channel that carries the review's roles. A
+//! service that was down at the slot sends when it comes back within that
+//! day; later, the review would be stale for the meeting it is for, and
+//! that week's is not sent days late.
 //! Each channel's delivery is recorded durably in the store's meta table
 //! under the *dedupe key* `review:WEEK:CHANNEL` (e.g.
 //! `review:2026-W48:vp-mail`) once the channel accepted it, so a restart,
@@ -28,11 +31,17 @@ use crate::store::Store;
 /// this long after its slot, and a failed channel is retried this often.
 pub const POLL: Duration = Duration::from_secs(60);
 
+/// How long after its slot a review may still be sent.
+pub const CATCH_UP: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
     /// The policy has no `[review] schedule`.
     NotScheduled,
+    /// The latest slot is more than [`CATCH_UP`] ago: nothing is due
+    /// before the next slot.
+    NotDue { next: DateTime<Utc> },
     /// No channel of `notify.toml` carries the review's roles.
     NoChannel,
     /// Every carrying channel already has the review of `week`.
@@ -82,6 +91,11 @@ impl ReviewTask {
         };
         let tz = policy.org_calendar().tz();
         let slot = schedule.latest_at_or_before(now, tz);
+        if now - slot > CATCH_UP {
+            return Ok(StepOutcome::NotDue {
+                next: schedule.next_after(now, tz),
+            });
+        }
         let week = super::last_whole_week(slot, tz);
         let roles = &policy.review.notify;
         let carrying: Vec<&crate::notify::Channel> = self
