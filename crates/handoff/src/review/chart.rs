@@ -112,7 +112,9 @@ pub fn bars(
     target: Option<(f64, String)>,
     fmt: impl Fn(f64) -> String,
 ) -> Chart {
-    let (left, top, plot_h, slot) = (44.0, 18.0, 150.0, 66.0);
+    let (left, top, plot_h) = (44.0, 18.0, 150.0);
+    // Wide slots for a few bars, narrower ones so that many fit a page.
+    let slot = (720.0 / bars.len().max(1) as f64).min(66.0);
     let width = left + slot * bars.len() as f64 + 10.0;
     let height = top + plot_h + 40.0;
     let max = if max > 0.0 { max } else { 1.0 };
@@ -132,8 +134,8 @@ pub fn bars(
         text(left - 4.0, top + plot_h, fmt(0.0), "end", 10.0),
     ];
     for (i, b) in bars.iter().enumerate() {
-        let x = left + slot * i as f64 + 8.0;
-        let w = slot - 24.0;
+        let x = left + slot * i as f64 + slot * 0.18;
+        let w = slot * 0.64;
         if let Some(v) = b.value {
             shapes.push(rect(x, y(v), w, top + plot_h - y(v), BAR));
         }
