@@ -22,6 +22,9 @@ use handoff::serve::clock::{Clock, ManualClock};
 use handoff::serve::{AppState, ServeConfig};
 use handoff::store::Store;
 
+mod smtp;
+use smtp::{free_port, mails, smtpd};
+
 fn t(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
@@ -30,61 +33,6 @@ fn t(text: &str) -> DateTime<Utc> {
 
 /// The slot of Monday 9 March 2026.
 const SLOT: &str = "2026-03-09T12:00:00Z";
-
-/// A local aiosmtpd writing each message into a maildir; killed on drop.
-struct Smtpd {
-    child: std::process::Child,
-    maildir: PathBuf,
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts aiosmtpd on `port`, or returns `None` (with a message) when it
-/// is not installed.
-fn smtpd(dir: &Path, port: u16) -> Option<Smtpd> {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("SKIPPED: python3 -m aiosmtpd is not installed (scripts/test installs it)");
-        return None;
-    }
-    let maildir = dir.join("maildir");
-    let child = std::process::Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .spawn()
-        .unwrap();
-    let server = Smtpd { child, maildir };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(StdDuration::from_millis(50));
-    }
-    panic!("aiosmtpd did not start on port {port}");
-}
-
-fn mails(server: &Smtpd) -> Vec<String> {
-    match std::fs::read_dir(server.maildir.join("new")) {
-        Ok(dir) => dir
-            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
 
 type Seen = Arc<Mutex<Vec<String>>>;
 
@@ -153,22 +101,56 @@ fn setup(dir: &Path, smtp_port: u16, slack_url: &str) -> (ServeConfig, PathBuf) 
     (config, notify)
 }
 
-fn task(config: &ServeConfig, notify: &Path, clock: Arc<ManualClock>) -> ReviewTask {
-    let state = AppState::open_with_clock(config, clock).unwrap();
-    ReviewTask::new(state, Channels::load(notify).unwrap()).unwrap()
+/// One test's world: a fresh database, the policy and notify files, a
+/// Slack receiver, a free port for the SMTP server and a hand-set clock.
+struct Rig {
+    dir: tempfile::TempDir,
+    port: u16,
+    chat: Seen,
+    config: ServeConfig,
+    notify: PathBuf,
+    clock: Arc<ManualClock>,
+}
+
+async fn rig(start: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (url, chat) = slack().await;
+    let (config, notify) = setup(dir.path(), port, &url);
+    Rig {
+        dir,
+        port,
+        chat,
+        config,
+        notify,
+        clock: Arc::new(ManualClock::new(t(start))),
+    }
+}
+
+impl Rig {
+    /// The SMTP server on the rig's port, or `None` without aiosmtpd.
+    fn smtpd(&self) -> Option<smtp::Smtpd> {
+        smtpd(self.dir.path(), self.port)
+    }
+
+    /// A service over the rig's database, and its review task.
+    fn task(&self) -> ReviewTask {
+        let state = AppState::open_with_clock(&self.config, self.clock.clone()).unwrap();
+        ReviewTask::new(state, Channels::load(&self.notify).unwrap()).unwrap()
+    }
+
+    fn chat_count(&self) -> usize {
+        self.chat.lock().unwrap().len()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let Some(server) = smtpd(dir.path(), port) else {
+    let rig = rig("2026-03-08T12:00:00Z").await;
+    let Some(server) = rig.smtpd() else {
         return;
     };
-    let (url, chat) = slack().await;
-    let (config, notify) = setup(dir.path(), port, &url);
-    let clock = Arc::new(ManualClock::new(t("2026-03-08T12:00:00Z")));
-    let review = task(&config, &notify, clock.clone());
+    let (clock, review) = (rig.clock.clone(), rig.task());
 
     // Sunday, and one second before the slot: the last slot (2 March) is
     // over a day ago, nothing is due.
@@ -176,7 +158,7 @@ async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
     assert_eq!(review.step(clock.now()).await.unwrap(), not_due);
     clock.set(t("2026-03-09T11:59:59Z"));
     assert_eq!(review.step(clock.now()).await.unwrap(), not_due);
-    assert!(mails(&server).is_empty() && chat.lock().unwrap().is_empty());
+    assert!(mails(&server).is_empty() && rig.chat_count() == 0);
 
     // At the slot: week 10 to both carrying channels, not to the channel
     // that carries only alerts' roles.
@@ -208,7 +190,7 @@ async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
         mail.contains("<svg"),
         "the HTML part carries its charts inline"
     );
-    let bodies = chat.lock().unwrap().clone();
+    let bodies = rig.chat.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1);
     let text: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
     let text = text["text"].as_str().unwrap();
@@ -238,7 +220,7 @@ async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
     // A restart: a new service on the same file finds the dedupe keys.
     drop(review);
     clock.set(t("2026-03-09T12:05:00Z"));
-    let restarted = task(&config, &notify, clock.clone());
+    let restarted = rig.task();
     assert_eq!(
         restarted.step(clock.now()).await.unwrap(),
         StepOutcome::AlreadySent {
@@ -246,8 +228,8 @@ async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
         }
     );
     assert_eq!(mails(&server).len(), 1);
-    assert_eq!(chat.lock().unwrap().len(), 1);
-    let store = Store::open(&config.db).unwrap();
+    assert_eq!(rig.chat_count(), 1);
+    let store = Store::open(&rig.config.db).unwrap();
     assert!(store
         .meta(&dedupe_key("2026-W10", "mail"))
         .unwrap()
@@ -256,13 +238,9 @@ async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_channel_that_failed_is_retried_and_the_others_are_not_resent() {
-    let dir = tempfile::tempdir().unwrap();
     // Nothing listens on the SMTP port yet.
-    let port = free_port();
-    let (url, chat) = slack().await;
-    let (config, notify) = setup(dir.path(), port, &url);
-    let clock = Arc::new(ManualClock::new(t(SLOT)));
-    let review = task(&config, &notify, clock.clone());
+    let rig = rig(SLOT).await;
+    let (clock, review) = (rig.clock.clone(), rig.task());
     let StepOutcome::Sent { sent, failed, .. } = review.step(clock.now()).await.unwrap() else {
         panic!("the slot has come");
     };
@@ -271,7 +249,7 @@ async fn a_channel_that_failed_is_retried_and_the_others_are_not_resent() {
     assert!(failed[0].starts_with("mail: smtp 127.0.0.1:"), "{failed:?}");
 
     // The server comes up; a minute later only the mail is sent.
-    let Some(server) = smtpd(dir.path(), port) else {
+    let Some(server) = rig.smtpd() else {
         return;
     };
     clock.set(t("2026-03-09T12:01:00Z"));
@@ -284,22 +262,18 @@ async fn a_channel_that_failed_is_retried_and_the_others_are_not_resent() {
         }
     );
     assert_eq!(mails(&server).len(), 1);
-    assert_eq!(chat.lock().unwrap().len(), 1);
+    assert_eq!(rig.chat_count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_running_task_sends_on_the_injected_clock() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let Some(server) = smtpd(dir.path(), port) else {
-        return;
-    };
-    let (url, chat) = slack().await;
-    let (config, notify) = setup(dir.path(), port, &url);
     // The wall clock is far from March 2026: only the injected one can
     // make the slot come.
-    let clock = Arc::new(ManualClock::new(t("2026-03-09T11:59:00Z")));
-    let mut review = task(&config, &notify, clock.clone());
+    let rig = rig("2026-03-09T11:59:00Z").await;
+    let Some(server) = rig.smtpd() else {
+        return;
+    };
+    let (clock, mut review) = (rig.clock.clone(), rig.task());
     review.poll = StdDuration::from_millis(20);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let running = tokio::spawn(review.run(stopped));
@@ -308,7 +282,7 @@ async fn the_running_task_sends_on_the_injected_clock() {
     assert!(mails(&server).is_empty(), "nothing before the slot");
     clock.set(t(SLOT));
     for _ in 0..500 {
-        if !mails(&server).is_empty() && !chat.lock().unwrap().is_empty() {
+        if !mails(&server).is_empty() && rig.chat_count() > 0 {
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(20)).await;
@@ -316,7 +290,7 @@ async fn the_running_task_sends_on_the_injected_clock() {
     // Many more steps pass; still one of each.
     tokio::time::sleep(StdDuration::from_millis(300)).await;
     assert_eq!(mails(&server).len(), 1);
-    assert_eq!(chat.lock().unwrap().len(), 1);
+    assert_eq!(rig.chat_count(), 1);
     let _ = stop.send(());
     running.await.unwrap();
 }

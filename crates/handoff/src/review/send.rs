@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::render;
 use super::view::{self, View};
-use crate::notify::{email, sign, Channel, ChannelKind, Channels};
+use crate::notify::{email, Channel, ChannelKind, Channels};
 
 /// The review rendered once for every channel.
 pub struct Rendered {
@@ -125,31 +125,5 @@ pub async fn send(
         .to_string(),
     };
     let key = format!("review:{}", r.week);
-    let mut request = client
-        .post(&channel.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(sign::IDEMPOTENCY_HEADER, &key);
-    if let Some(secret) = &channel.secret {
-        let timestamp = now.timestamp();
-        request = request
-            .header(sign::TIMESTAMP_HEADER, timestamp.to_string())
-            .header(
-                sign::SIGNATURE_HEADER,
-                sign::sign(secret.expose(), timestamp, body.as_bytes()),
-            );
-    }
-    // Errors drop the URL: a Slack hook's URL is itself a credential.
-    let response = request
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        let text = response.text().await.unwrap_or_default();
-        let snippet: String = text.chars().take(200).collect();
-        Err(format!("HTTP {status}: {snippet}"))
-    }
+    crate::notify::post(client, channel, &key, body.into_bytes(), now).await
 }
