@@ -227,7 +227,7 @@ fn formula(v: &Velocity, currency: &str) -> String {
         _ => {
             let mut missing = Vec::new();
             if v.win_rate.is_none() {
-                missing.push("win rate (no deal closed)");
+                missing.push("win rate (no deal closed, or no lost deal anywhere in the data)");
             }
             if v.avg_won_arr.is_none() {
                 missing.push("average won ARR (no won deal with ARR)");
