@@ -451,3 +451,35 @@ fn plan_writes_the_monthly_sal_target_into_the_policy_keeping_the_rest() {
         format!(">= {weekly}")
     );
 }
+
+#[test]
+fn markdown_and_table_reviews_show_the_json_reviews_figures() {
+    let db = demo_db();
+    let review = |format: &str| {
+        let out = ok(handoff(&[
+            "review", "--db", db, "--week", WEEK, "--as-of", AS_OF, "--format", format,
+        ]));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let r: Value = serde_json::from_str(&review("json")).unwrap();
+    let (md, table) = (review("markdown"), review("table"));
+    for row in r["commitments"].as_array().unwrap() {
+        let w = &row["week"];
+        let actual = match (w["actual"].as_f64(), w["is_rate"].as_bool()) {
+            (Some(v), Some(true)) => format!("{:.1}%", v * 100.0),
+            (Some(v), _) => format!("{v:.0}"),
+            (None, _) => "-".into(),
+        };
+        let id = row["id"].as_str().unwrap();
+        let md_row = format!(
+            "| {id} | {} | {} | {actual} |",
+            row["owner"].as_str().unwrap(),
+            w["target"].as_str().unwrap()
+        );
+        assert!(md.contains(&md_row), "{md_row} not in\n{md}");
+        let line = table.lines().find(|l| l.starts_with(id)).unwrap();
+        assert!(line.contains(&actual), "{line}");
+    }
+    assert!(md.starts_with("# Weekly revenue review · 2026-W40\n"));
+    assert!(table.contains("SAL TO SQO BY TIME TO FIRST TOUCH"));
+}
