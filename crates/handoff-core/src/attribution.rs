@@ -73,7 +73,8 @@ pub struct Journey {
 }
 
 /// What a touch is credited to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Channel,
     Campaign,
@@ -472,16 +473,17 @@ impl TouchLog {
     /// opened (both ends included), and, as not converted, every other
     /// account touched in `[from - lookback, to)`, with those touches.
     pub fn journeys(
-        mut self,
+        &self,
         snapshot: &crate::engine::Snapshot,
         goal: Goal,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         lookback: chrono::Duration,
     ) -> Vec<Journey> {
-        for list in self.touches.values_mut() {
+        let in_order = |mut list: Vec<Touch>| {
             list.sort_by(|a, b| (a.at, &a.channel).cmp(&(b.at, &b.channel)));
-        }
+            list
+        };
         let mut out = Vec::new();
         let mut converted = BTreeSet::new();
         for acc in &snapshot.accounts {
@@ -498,11 +500,13 @@ impl TouchLog {
                     continue;
                 }
                 let window = o.opened_at - lookback;
-                let before: Vec<Touch> = touches
-                    .iter()
-                    .filter(|t| t.at >= window && t.at <= o.opened_at)
-                    .cloned()
-                    .collect();
+                let before = in_order(
+                    touches
+                        .iter()
+                        .filter(|t| t.at >= window && t.at <= o.opened_at)
+                        .cloned()
+                        .collect(),
+                );
                 let lead_at = acc
                     .cycles
                     .iter()
@@ -526,11 +530,13 @@ impl TouchLog {
             if converted.contains(account.as_str()) {
                 continue;
             }
-            let seen: Vec<Touch> = touches
-                .iter()
-                .filter(|t| t.at >= from - lookback && t.at < to)
-                .cloned()
-                .collect();
+            let seen = in_order(
+                touches
+                    .iter()
+                    .filter(|t| t.at >= from - lookback && t.at < to)
+                    .cloned()
+                    .collect(),
+            );
             if !seen.is_empty() {
                 out.push(Journey {
                     account: account.clone(),
@@ -644,6 +650,85 @@ mod tests {
         assert!(
             (c[0].1 - 100.0).abs() < 1e-9 && (c[2].1 - 400.0).abs() < 1e-9,
             "{c:?}"
+        );
+    }
+
+    #[test]
+    fn one_touch_gets_all_the_credit_under_every_position_model() {
+        let mut j = four_touches();
+        j.touches.truncate(1);
+        for m in [
+            Model::FirstTouch,
+            Model::LastTouch,
+            Model::Linear,
+            Model::UShaped,
+            Model::WShaped,
+            Model::TimeDecay,
+        ] {
+            assert!(close(&weights(m, &j, &params()).unwrap(), &[1.0]), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn w_shaped_without_a_lead_milestone_scales_what_is_there() {
+        // No MQA instant: first touch (1st) 30%, opportunity touch (event,
+        // the 8th) 30%, the two others (search, the 3rd; email, the 10th)
+        // share the 10%: 5% each. Sum 70%, scaled by 1/0.7: 3/7, 1/14,
+        // 3/7, 1/14.
+        let mut j = four_touches();
+        if let Outcome::Converted { lead_at, .. } = &mut j.outcome {
+            *lead_at = None;
+        }
+        let w = weights(Model::WShaped, &j, &params()).unwrap();
+        assert!(
+            close(&w, &[3.0 / 7.0, 1.0 / 14.0, 3.0 / 7.0, 1.0 / 14.0]),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn campaigns_are_credited_by_name_and_a_touch_without_one_by_its_channel() {
+        // Linear over two touches of a 1,000 deal: 500 to the campaign
+        // "spring", 500 to "(search without campaign)".
+        let mut j = four_touches();
+        j.touches.truncate(2);
+        j.touches[0].campaign = Some("spring".into());
+        let credit = attribute(Model::Linear, &[j], Dimension::Campaign, &params());
+        let got: Vec<(&str, f64, f64)> = credit
+            .iter()
+            .map(|c| (c.key.as_str(), c.conversions, c.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("(search without campaign)", 0.5, 500.0),
+                ("spring", 0.5, 500.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn markov_shares_value_like_conversions() {
+        // a>b won 300, b won 100, a lost. start: a 2/3, b 1/3; a: b 1/2,
+        // null 1/2; b: conversion 1. P = 2/3 x 1/2 + 1/3 = 2/3. Without a:
+        // 1/3, effect 1/2; without b: 0, effect 1. Shares 1/3 and 2/3 of 2
+        // conversions and of 400.
+        let mut first = won(&["a", "b"]);
+        let mut second = won(&["b"]);
+        for (j, v) in [(&mut first, 300.0), (&mut second, 100.0)] {
+            if let Outcome::Converted { value, .. } = &mut j.outcome {
+                *value = v;
+            }
+        }
+        let js = [first, second, lost(&["a"])];
+        let credit = attribute(Model::Markov, &js, Dimension::Channel, &params());
+        let got: Vec<f64> = credit
+            .iter()
+            .flat_map(|c| [c.conversions, c.value])
+            .collect();
+        assert!(
+            close(&got, &[2.0 / 3.0, 400.0 / 3.0, 4.0 / 3.0, 800.0 / 3.0]),
+            "{got:?}"
         );
     }
 

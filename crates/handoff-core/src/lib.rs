@@ -16,6 +16,11 @@
 //!   alerts.
 //! - [`metrics`]: the scorecard: every commitment and the funnel, velocity
 //!   and ARR figures for a calendar period.
+//! - [`attribution`]: credit for won ARR and pipeline shared among channels
+//!   and campaigns by seven models.
+//! - [`stats`]: Wilson and normal confidence intervals.
+//! - [`review`]: the weekly revenue review built from the scorecards.
+//! - [`plan`]: the SAL volume an ARR goal needs, from the measured funnel.
 
 pub mod attribution;
 pub mod calendar;
@@ -23,8 +28,11 @@ pub mod engine;
 pub mod event;
 pub mod metrics;
 pub mod period;
+pub mod plan;
 pub mod policy;
 pub mod qualify;
+pub mod review;
+pub mod stats;
 
 pub use event::{Event, EventBody};
 pub use policy::Policy;

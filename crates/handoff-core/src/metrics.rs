@@ -400,6 +400,18 @@ fn compute(
     }
 }
 
+/// Whether the cycle is a SAL of the period: accepted in it (the SAL to
+/// SQO cohort).
+fn is_sal_of(p: &Period, c: &Cycle) -> bool {
+    in_p(p, c.accepted_at)
+}
+
+/// Whether the cycle has reached SQO so far (an opportunity opened while
+/// it was open).
+fn has_reached_sqo(c: &Cycle) -> bool {
+    c.sqo_at.is_some()
+}
+
 fn share(num: u32, den: u32) -> Option<f64> {
     (den > 0).then(|| f64::from(num) / f64::from(den))
 }
@@ -428,9 +440,9 @@ fn funnel(policy: &Policy, f: &Facts, p: &Period, _as_of: DateTime<Utc>) -> Funn
                 (None, None) => out.pending += 1,
             }
         }
-        if in_p(p, c.accepted_at) {
+        if is_sal_of(p, c) {
             out.sal += 1;
-            if c.sqo_at.is_some() {
+            if has_reached_sqo(c) {
                 sal_sqo += 1;
             } else if c.ended_at.is_none() {
                 sal_open += 1;
@@ -732,6 +744,18 @@ pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
     Some(values[rank.min(values.len()) - 1])
 }
 
+/// The time-to-first-touch buckets, in business seconds, each
+/// `[low, high)`, with their labels.
+pub const FIRST_TOUCH_BUCKETS: [(f64, f64, &str); 4] = [
+    (0.0, 3600.0, "under 1h"),
+    (3600.0, 14_400.0, "1h to 4h"),
+    (14_400.0, 86_400.0, "4h to 24h"),
+    (86_400.0, f64::INFINITY, "24h or more"),
+];
+
+/// The label of hand-offs with no first touch yet.
+pub const UNTOUCHED: &str = "untouched";
+
 fn first_touch(f: &Facts, p: &Period) -> FirstTouch {
     let mut secs = Vec::new();
     let mut untouched = 0;
@@ -746,20 +770,14 @@ fn first_touch(f: &Facts, p: &Period) -> FirstTouch {
             None => untouched += 1,
         }
     }
-    let edges = [
-        (0.0, 3600.0, "under 1h"),
-        (3600.0, 14_400.0, "1h to 4h"),
-        (14_400.0, 86_400.0, "4h to 24h"),
-        (86_400.0, f64::INFINITY, "24h or more"),
-    ];
-    let buckets = edges
+    let buckets = FIRST_TOUCH_BUCKETS
         .iter()
         .map(|(lo, hi, label)| Bucket {
             label: (*label).into(),
             count: secs.iter().filter(|s| **s >= *lo && **s < *hi).count() as u32,
         })
         .chain(std::iter::once(Bucket {
-            label: "untouched".into(),
+            label: UNTOUCHED.into(),
             count: untouched,
         }))
         .collect();
@@ -885,5 +903,177 @@ fn rejection_reasons(f: &Facts, p: &Period) -> Vec<Bucket> {
         })
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+    out
+}
+
+/// SAL to SQO conversion of the SALs of one time-to-first-touch bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeedBucket {
+    /// One of [`FIRST_TOUCH_BUCKETS`]' labels, or [`UNTOUCHED`].
+    pub label: String,
+    /// SALs of the period (accept instant) in the bucket.
+    pub sals: u32,
+    /// Of them, those whose cycle has reached SQO so far.
+    pub sqos: u32,
+    /// `sqos / sals`; `None` for an empty bucket.
+    pub rate: Option<f64>,
+    /// The 95% Wilson score interval of `rate`.
+    pub interval: Option<crate::stats::Interval>,
+}
+
+/// SAL to SQO conversion per time-to-first-touch bucket, over the SAL to
+/// SQO cohort of the scorecard (SALs accepted in the period): the buckets'
+/// `sals` add up to the funnel's `sal`, their `sqos` to the SALs that
+/// reached SQO. A SAL is placed by its cycle's business time from hand-off
+/// to first touch; an accepted cycle with no touch yet is `untouched`.
+pub fn sal_to_sqo_by_first_touch(snapshot: &Snapshot, period: &Period) -> Vec<SpeedBucket> {
+    let f = facts(snapshot);
+    let mut counts = [(0_u32, 0_u32); FIRST_TOUCH_BUCKETS.len() + 1];
+    for c in f
+        .cycles
+        .iter()
+        .map(|c| c.cycle)
+        .filter(|c| is_sal_of(period, c))
+    {
+        let slot = match c.first_touch_business_s {
+            Some(s) => {
+                let s = s as f64;
+                FIRST_TOUCH_BUCKETS
+                    .iter()
+                    .position(|(lo, hi, _)| s >= *lo && s < *hi)
+                    // Business seconds are never negative; a negative value
+                    // would be a data error and is counted as the fastest.
+                    .unwrap_or(0)
+            }
+            None => FIRST_TOUCH_BUCKETS.len(),
+        };
+        counts[slot].0 += 1;
+        counts[slot].1 += u32::from(has_reached_sqo(c));
+    }
+    let labels = FIRST_TOUCH_BUCKETS
+        .iter()
+        .map(|(_, _, l)| *l)
+        .chain(std::iter::once(UNTOUCHED));
+    labels
+        .zip(counts)
+        .map(|(label, (sals, sqos))| SpeedBucket {
+            label: label.into(),
+            sals,
+            sqos,
+            rate: share(sqos, sals),
+            interval: crate::stats::wilson(sqos, sals),
+        })
+        .collect()
+}
+
+/// Hand-offs waiting for their first touch at one instant: Sales' follow-up
+/// backlog.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Backlog {
+    /// The instant it is counted at.
+    pub at: Option<DateTime<Utc>>,
+    /// Cycles handed off at or before `at`, still open then, with no first
+    /// touch by then.
+    pub waiting: u32,
+    /// Of them, handed off more than 24 hours (elapsed) before `at`.
+    pub waiting_over_24h: u32,
+    /// The same by the rep holding the account at hand-off, most first.
+    pub by_rep: Vec<Bucket>,
+}
+
+/// Sales' follow-up backlog at `at` (an instant no later than the
+/// snapshot's `as_of`, which decides what is known).
+pub fn follow_up_backlog(snapshot: &Snapshot, at: DateTime<Utc>) -> Backlog {
+    let f = facts(snapshot);
+    let mut out = Backlog {
+        at: Some(at),
+        ..Backlog::default()
+    };
+    let mut by_rep: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in f.cycles.iter().map(|c| c.cycle) {
+        let Some(h) = c.handoff_at.filter(|h| *h <= at) else {
+            continue;
+        };
+        let open = c.ended_at.is_none_or(|e| e > at);
+        let untouched = c.first_touch_at.is_none_or(|t| t > at);
+        if open && untouched {
+            out.waiting += 1;
+            out.waiting_over_24h += u32::from(at - h > chrono::Duration::hours(24));
+            *by_rep
+                .entry(c.handoff_rep.as_deref().unwrap_or(NONE_KEY))
+                .or_default() += 1;
+        }
+    }
+    out.by_rep = by_rep
+        .into_iter()
+        .map(|(k, v)| Bucket {
+            label: k.into(),
+            count: v,
+        })
+        .collect();
+    out.by_rep
+        .sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+    out
+}
+
+/// The measured funnel behind a plan: counts and durations of one period,
+/// on the scorecard's definitions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FunnelRates {
+    /// SALs of the period, and those that reached SQO so far (the SAL to
+    /// SQO cohort).
+    pub sals: u32,
+    pub sal_sqos: u32,
+    /// Opportunities won in the period, and lost in it without being won
+    /// (the win rate's deals).
+    pub won: u32,
+    pub lost: u32,
+    /// ARR of the deals won in the period that recorded one (> 0).
+    pub won_amounts: Vec<f64>,
+    /// Days from acceptance to SQO, over the cohort's SALs that reached SQO.
+    pub days_sal_to_sqo: Vec<f64>,
+    /// Days from SQO to won, over the deals won in the period whose SQO was
+    /// seen (velocity's days to close).
+    pub days_sqo_to_won: Vec<f64>,
+}
+
+/// The funnel's measured rates over `period`, counted as the scorecard
+/// counts them: `sal_sqos / sals` is its `sal_to_sqo`, `won / (won + lost)`
+/// velocity's win rate, the mean of `won_amounts` its average won ARR, the
+/// mean of `days_sqo_to_won` its average days to close.
+pub fn funnel_rates(snapshot: &Snapshot, period: &Period) -> FunnelRates {
+    let f = facts(snapshot);
+    let mut out = FunnelRates::default();
+    for c in f
+        .cycles
+        .iter()
+        .map(|c| c.cycle)
+        .filter(|c| is_sal_of(period, c))
+    {
+        out.sals += 1;
+        if has_reached_sqo(c) {
+            out.sal_sqos += 1;
+            if let (Some(a), Some(s)) = (c.accepted_at, c.sqo_at) {
+                let d = days_between(a, s);
+                if d >= 0.0 {
+                    out.days_sal_to_sqo.push(d);
+                }
+            }
+        }
+    }
+    for o in f.opps.iter().map(|o| o.opp) {
+        if let Some(won) = o.won_at.filter(|w| period.contains(*w)) {
+            out.won += 1;
+            if let Some(a) = o.amount.filter(|a| *a > 0.0) {
+                out.won_amounts.push(a);
+            }
+            let d = days_between(o.opened_at, won);
+            if !o.sqo_implied && d >= 0.0 {
+                out.days_sqo_to_won.push(d);
+            }
+        } else if in_p(period, o.lost_at) && o.won_at.is_none() {
+            out.lost += 1;
+        }
+    }
     out
 }

@@ -145,9 +145,17 @@ fn first_of_month(y: i32, m: u32) -> NaiveDate {
 /// The first instant of a local date (a later instant when midnight falls
 /// in a DST gap).
 pub fn local_midnight(d: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let mut naive = d
+    local_instant(d, 0, tz)
+}
+
+/// The instant of local date `d` at `second_of_day` seconds after midnight
+/// on the wall clock; the earlier one when the local time occurs twice,
+/// and the first existing one after it when it falls in a DST gap.
+pub fn local_instant(d: NaiveDate, second_of_day: u32, tz: Tz) -> DateTime<Utc> {
+    let midnight = d
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists as a naive time");
+    let mut naive = midnight + chrono::Duration::seconds(i64::from(second_of_day));
     // Walk forward in 15-minute steps out of a gap (zones with a midnight
     // transition, e.g. America/Sao_Paulo before 2019).
     for _ in 0..16 {
@@ -157,7 +165,7 @@ pub fn local_midnight(d: NaiveDate, tz: Tz) -> DateTime<Utc> {
             LocalResult::None => naive += chrono::Duration::minutes(15),
         }
     }
-    Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+    Utc.from_utc_datetime(&midnight)
 }
 
 #[cfg(test)]

@@ -70,6 +70,12 @@ pub enum Command {
     Whatif(WhatifArgs),
     /// Check a policy file and report every problem with its position.
     Check(CheckArgs),
+    /// The weekly revenue review: SLA performance tied to pipeline and ARR
+    /// (docs/review.md).
+    Review(ReviewArgs),
+    /// Work back from an ARR goal to the SALs needed per month, through the
+    /// measured funnel.
+    Plan(PlanArgs),
     /// Rebuild all derived state from the stored event log.
     Rebuild(RebuildArgs),
     /// Run the HTTP API: ingest events, serve the scorecard (docs/api.md).
@@ -193,6 +199,74 @@ pub struct ReportArgs {
     /// Judge open clocks as of this instant (RFC 3339); default now.
     #[arg(long)]
     pub as_of: Option<String>,
+}
+
+/// Review output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    /// One self-contained HTML file with inline SVG charts.
+    Html,
+    Markdown,
+    /// The stable shape documented in docs/review.md.
+    Json,
+    /// Plain text for a terminal.
+    Table,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The ISO week to review, e.g. 2026-W48; default the last whole week
+    /// before --as-of.
+    #[arg(long)]
+    pub week: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Table)]
+    pub format: ReviewFormat,
+    /// Write the review to this file instead of standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Judge open clocks and cohorts as of this instant (RFC 3339); default
+    /// now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+/// Plan output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The ARR to win in the quarter, in the policy's currency, e.g. 2400000.
+    #[arg(long)]
+    pub arr_target: f64,
+    /// The quarter the ARR is to be won in, e.g. 2027Q1.
+    #[arg(long)]
+    pub quarter: String,
+    /// Measure the funnel over this many whole months before --as-of's
+    /// month.
+    #[arg(long, default_value_t = 12)]
+    pub basis_months: u32,
+    /// Measure as of this instant (RFC 3339); default now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Write the SALs needed per month into this policy file as the SAL
+    /// volume commitment's monthly target, keeping its comments and layout.
+    #[arg(long)]
+    pub write_policy: Option<PathBuf>,
+    /// The commitment to set; default the policy's first on `sal_count`.
+    #[arg(long)]
+    pub commitment: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +416,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Explain(a) => crate::explain::run(&a),
         Command::Whatif(a) => crate::whatif::run(&a),
         Command::Check(a) => crate::check::run(&a),
+        Command::Review(a) => crate::review::run(&a),
+        Command::Plan(a) => crate::plan::run(&a),
         Command::Rebuild(a) => crate::replay::run_rebuild(&a),
         Command::Serve(a) => crate::serve::run_cli(&a),
         Command::Openapi => crate::serve::openapi::run_cli(),

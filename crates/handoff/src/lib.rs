@@ -7,6 +7,9 @@
 //! - [`import`]: CSV and JSON Lines import through mapping files.
 //! - [`replay`]: runs the engine over the stored log (rebuild).
 //! - [`report`]: the scorecard as a table, Markdown or JSON.
+//! - [`review`]: the weekly revenue review (HTML, Markdown, JSON, text) and
+//!   its scheduled delivery by `handoff serve`.
+//! - [`plan`]: the SAL volume an ARR goal needs, written into the policy.
 //! - [`explain`]: one account's story.
 //! - [`check`]: policy diagnostics with file, line and column.
 //! - [`gen`]: the synthetic event generator behind `gen` and `demo`.
@@ -21,8 +24,10 @@ pub mod explain;
 pub mod gen;
 pub mod import;
 pub mod notify;
+pub mod plan;
 pub mod replay;
 pub mod report;
+pub mod review;
 pub mod serve;
 pub mod store;
 pub mod whatif;

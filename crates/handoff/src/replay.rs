@@ -261,17 +261,48 @@ fn say_left_out(left_out: usize, as_of: DateTime<Utc>) {
 /// Applies the events (in engine order) that happened by `as_of` and judges
 /// the clocks as of then.
 fn replay_events(policy: &Policy, events: &[handoff_core::Event], as_of: DateTime<Utc>) -> Replay {
+    replay_events_with(policy, events, as_of, |_| {})
+}
+
+/// [`replay_events`], showing each applied event to `see` as well.
+fn replay_events_with(
+    policy: &Policy,
+    events: &[handoff_core::Event],
+    as_of: DateTime<Utc>,
+    mut see: impl FnMut(&handoff_core::Event),
+) -> Replay {
     let known = events.partition_point(|e| e.at_utc() <= as_of);
     let mut engine = Engine::new(policy);
     let mut effects = Vec::new();
     for ev in &events[..known] {
         engine.apply(ev, &mut effects);
         effects.clear();
+        see(ev);
     }
     Replay {
         snapshot: engine.finish(as_of),
         left_out: events.len() - known,
     }
+}
+
+/// [`replay_log`] that also collects every account's marketing touches
+/// up to `as_of`, for attribution, in the same pass over the log.
+pub fn replay_log_with_touches(
+    store: &Store,
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+) -> Result<(Replay, handoff_core::attribution::TouchLog)> {
+    let mut events = store.events_ordered().context("reading the event log")?;
+    sort_events(&mut events);
+    let mut touches = handoff_core::attribution::TouchLog::default();
+    let replay = replay_events_with(policy, &events, as_of, |ev| touches.add(ev));
+    Ok((replay, touches))
+}
+
+/// Tells the person at the terminal how many events after `as_of` a
+/// replay left out.
+pub fn tell_left_out(replay: &Replay, as_of: DateTime<Utc>) {
+    say_left_out(replay.left_out, as_of);
 }
 
 /// Parses an `--as-of` value, defaulting to now.

@@ -161,7 +161,7 @@ fn to_json(
 }
 
 /// An instant in the organisation's zone, e.g. `2026-03-03 11:00 EST`.
-fn local(t: DateTime<Utc>, tz: Tz) -> String {
+pub(crate) fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
@@ -182,12 +182,14 @@ pub fn hm(secs: Option<f64>) -> String {
     }
 }
 
-fn num(v: Option<f64>, decimals: usize) -> String {
+/// Formats a number with `decimals` decimals, or `-`.
+pub(crate) fn num(v: Option<f64>, decimals: usize) -> String {
     v.map(|x| format!("{x:.decimals$}"))
         .unwrap_or_else(|| "-".into())
 }
 
-fn money(v: f64) -> String {
+/// Formats money rounded to whole units with thousands separators.
+pub(crate) fn money(v: f64) -> String {
     let whole = v.round() as i64;
     let s = whole.abs().to_string();
     let mut out = String::new();
@@ -205,24 +207,24 @@ fn money(v: f64) -> String {
 }
 
 /// A text table, plain or Markdown.
-struct Table {
+pub(crate) struct Table {
     head: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(head: &[&str]) -> Table {
+    pub(crate) fn new(head: &[&str]) -> Table {
         Table {
             head: head.iter().map(|s| s.to_string()).collect(),
             rows: Vec::new(),
         }
     }
 
-    fn push(&mut self, row: Vec<String>) {
+    pub(crate) fn push(&mut self, row: Vec<String>) {
         self.rows.push(row);
     }
 
-    fn render(&self, md: bool, out: &mut String) {
+    pub(crate) fn render(&self, md: bool, out: &mut String) {
         if md {
             let _ = writeln!(out, "| {} |", self.head.join(" | "));
             let _ = writeln!(out, "|{}|", vec!["---"; self.head.len()].join("|"));
@@ -256,7 +258,7 @@ impl Table {
     }
 }
 
-fn heading(out: &mut String, md: bool, text: &str) {
+pub(crate) fn heading(out: &mut String, md: bool, text: &str) {
     if md {
         let _ = writeln!(out, "## {text}\n");
     } else {

@@ -15,6 +15,9 @@ use handoff::notify::{self, Channels};
 use handoff::store::{DeliveryStatus, NewAlert, Store};
 use serde_json::json;
 
+mod smtp;
+use smtp::{free_port, smtpd};
+
 /// One request the receiver saw.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -500,58 +503,6 @@ async fn an_unreadable_alert_fails_at_once_with_the_reason() {
     assert!(e.last_error.unwrap().contains("not an alert"));
 }
 
-/// A local aiosmtpd writing each message into a maildir; killed on drop.
-struct Smtpd {
-    child: std::process::Child,
-    port: u16,
-    maildir: std::path::PathBuf,
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts aiosmtpd, or returns `None` (with a message) when it is missing.
-fn smtpd(dir: &Path) -> Option<Smtpd> {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("skipping: python3 -m aiosmtpd is not installed (scripts/test installs it)");
-        return None;
-    }
-    let port = free_port();
-    let maildir = dir.join("maildir");
-    let child = std::process::Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .spawn()
-        .unwrap();
-    let server = Smtpd {
-        child,
-        port,
-        maildir,
-    };
-    // Wait (at most 10 s) until it accepts connections.
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("aiosmtpd did not start on port {port}");
-}
-
 fn email_toml(port: u16) -> String {
     format!(
         "[[channel]]\nname = \"mail\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\n\
@@ -564,7 +515,7 @@ fn email_toml(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_email_reaches_a_real_smtp_server_once() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = smtpd(dir.path()) else {
+    let Some(server) = smtpd(dir.path(), free_port()) else {
         return;
     };
     let chans = channels(dir.path(), &email_toml(server.port));

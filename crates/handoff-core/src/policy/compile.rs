@@ -176,6 +176,9 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
         180 * 86_400,
     );
 
+    let attribution = compile_attribution(&mut ck, &cfg.attribution);
+    let review = compile_review(&mut ck, &cfg.review);
+
     if !ck.out.is_empty() {
         return Err(ck.out);
     }
@@ -209,6 +212,8 @@ pub fn compile(cfg: &PolicyConfig) -> Result<Policy, Vec<Diagnostic>> {
         intent_kinds,
         recycle_window,
         influence_lookback,
+        attribution,
+        review,
     })
 }
 
@@ -986,6 +991,126 @@ fn metric_duration(ck: &mut Checker, text: Option<&str>, key: &str, default: i64
     }
 }
 
+/// The default U-shaped shares: first, middle, last.
+pub const DEFAULT_U_SHAPED: [f64; 3] = [0.4, 0.2, 0.4];
+/// The default W-shaped shares: first, lead creation, opportunity
+/// creation, the rest.
+pub const DEFAULT_W_SHAPED: [f64; 4] = [0.3, 0.3, 0.3, 0.1];
+/// The default time-decay half-life: 7 days, in seconds.
+pub const DEFAULT_HALF_LIFE_S: f64 = 7.0 * 86_400.0;
+
+fn compile_attribution(
+    ck: &mut Checker,
+    cfg: &super::raw::AttributionConfig,
+) -> crate::attribution::Params {
+    let mut params = crate::attribution::Params {
+        u_shaped: DEFAULT_U_SHAPED,
+        w_shaped: DEFAULT_W_SHAPED,
+        half_life_s: DEFAULT_HALF_LIFE_S,
+    };
+    if let Some(u) = &cfg.u_shaped {
+        let named = [
+            ("first", u.first.as_str()),
+            ("middle", u.middle.as_str()),
+            ("last", u.last.as_str()),
+        ];
+        if let Some(v) = shares(ck, "u_shaped", &named) {
+            params.u_shaped = [v[0], v[1], v[2]];
+        }
+    }
+    if let Some(w) = &cfg.w_shaped {
+        let named = [
+            ("first", w.first.as_str()),
+            ("lead", w.lead.as_str()),
+            ("opportunity", w.opportunity.as_str()),
+            ("rest", w.rest.as_str()),
+        ];
+        if let Some(v) = shares(ck, "w_shaped", &named) {
+            params.w_shaped = [v[0], v[1], v[2], v[3]];
+        }
+    }
+    if let Some(text) = &cfg.half_life {
+        match parse_duration(text) {
+            Ok(d) => params.half_life_s = (d.seconds + i64::from(d.days) * 86_400) as f64,
+            Err(msg) => ck.err(&[&"attribution", &"half_life"], msg, None),
+        }
+    }
+    params
+}
+
+/// Parses a model's named shares (`"40%"` each), which must add up to 100%.
+fn shares(ck: &mut Checker, model: &str, named: &[(&str, &str)]) -> Option<Vec<f64>> {
+    let before = ck.out.len();
+    let mut values = Vec::new();
+    for (key, text) in named {
+        match parse_amount(text) {
+            Some((v, true)) if (0.0..=1.0).contains(&v) => values.push(v),
+            Some((_, true)) => ck.err(
+                &[&"attribution", &model.to_string(), &key.to_string()],
+                format!("\"{text}\" is outside 0% to 100%"),
+                Some("a share lies between 0% and 100%, e.g. \"40%\"".into()),
+            ),
+            _ => ck.err(
+                &[&"attribution", &model.to_string(), &key.to_string()],
+                format!("\"{text}\" is not a share"),
+                Some("write a share as a percentage, e.g. \"40%\"".into()),
+            ),
+        }
+    }
+    if ck.out.len() != before {
+        return None;
+    }
+    let sum: f64 = values.iter().sum();
+    if (sum - 1.0).abs() > 1e-9 {
+        let written: Vec<String> = named.iter().map(|(k, t)| format!("{k} {t}")).collect();
+        ck.err(
+            &[&"attribution", &model.to_string()],
+            format!(
+                "the shares add up to {}%, not 100% ({})",
+                (sum * 1e6).round() / 1e4,
+                written.join(", ")
+            ),
+            Some("change them so that they add up to 100%".into()),
+        );
+        return None;
+    }
+    Some(values)
+}
+
+fn compile_review(ck: &mut Checker, cfg: &super::raw::ReviewConfig) -> ReviewSettings {
+    let mut out = ReviewSettings {
+        notify: cfg.notify.clone(),
+        ..ReviewSettings::default()
+    };
+    if let Some(text) = &cfg.schedule {
+        match ReviewSchedule::parse(text) {
+            Ok(s) => out.schedule = Some(s),
+            Err(msg) => ck.err(&[&"review", &"schedule"], msg, None),
+        }
+        if cfg.notify.is_empty() {
+            ck.err(
+                &[&"review", &"notify"],
+                "the review is scheduled but goes to nobody",
+                Some("add notify = [\"cmo\", \"sales_vp\"] or other roles".into()),
+            );
+        }
+    }
+    if let Some(n) = cfg.hold_spend_backlog {
+        out.hold_spend_backlog = n;
+    }
+    if let Some(text) = &cfg.audit_acceptance_below {
+        match parse_amount(text) {
+            Some((v, true)) if (0.0..=1.0).contains(&v) => out.audit_acceptance_below = v,
+            _ => ck.err(
+                &[&"review", &"audit_acceptance_below"],
+                format!("\"{text}\" is not a share between 0% and 100%"),
+                Some("write e.g. \"75%\"".into()),
+            ),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Policy;
@@ -1054,5 +1179,109 @@ mod tests {
         assert_eq!(step.after, crate::policy::ClockLength::Seconds(4 * 3600));
         assert_eq!(step.time, crate::policy::TimeBasis::Business);
         assert_eq!(step.notify, ["sales_vp"]);
+    }
+
+    #[test]
+    fn attribution_defaults_are_40_20_40_and_30_30_30_10_with_a_7_day_half_life() {
+        // An empty [attribution] table: every value is the built-in default.
+        let bare = edited(&[
+            (
+                "u_shaped = { first = \"40%\", middle = \"20%\", last = \"40%\" }\n",
+                "",
+            ),
+            (
+                "w_shaped = { first = \"30%\", lead = \"30%\", opportunity = \"30%\", rest = \"10%\" }\n",
+                "",
+            ),
+            ("half_life = \"7d\"\n", ""),
+        ]);
+        let p = Policy::from_toml(&bare).unwrap();
+        assert_eq!(p.attribution.u_shaped, [0.4, 0.2, 0.4]);
+        assert_eq!(p.attribution.w_shaped, [0.3, 0.3, 0.3, 0.1]);
+        assert_eq!(p.attribution.half_life_s, 604_800.0);
+    }
+
+    /// The default policy with `from` replaced by `to`, which must be there.
+    fn edited(pairs: &[(&str, &str)]) -> String {
+        let mut text = DEFAULT.to_string();
+        for (from, to) in pairs {
+            assert!(text.contains(from), "the default policy changed: {from}");
+            text = text.replace(from, to);
+        }
+        text
+    }
+
+    #[test]
+    fn attribution_shares_must_be_percentages_adding_up_to_100() {
+        let text = edited(&[
+            (
+                "u_shaped = { first = \"40%\", middle = \"20%\", last = \"40%\" }",
+                "u_shaped = { first = \"50%\", middle = \"10%\", last = \"30%\" }",
+            ),
+            (
+                "w_shaped = { first = \"30%\", lead = \"30%\", opportunity = \"30%\", rest = \"10%\" }",
+                "w_shaped = { first = \"0.3\", lead = \"30%\", opportunity = \"130%\", rest = \"10%\" }",
+            ),
+        ]);
+        let problems = Policy::from_toml(&text).unwrap_err();
+        let got: Vec<(String, String)> = problems
+            .iter()
+            .map(|d| (d.path_text(), d.message.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "attribution.u_shaped".to_string(),
+                    "the shares add up to 90%, not 100% (first 50%, middle 10%, last 30%)"
+                        .to_string()
+                ),
+                (
+                    "attribution.w_shaped.first".into(),
+                    "\"0.3\" is not a share".into()
+                ),
+                (
+                    "attribution.w_shaped.opportunity".into(),
+                    "\"130%\" is outside 0% to 100%".into()
+                ),
+            ]
+        );
+        let ok = edited(&[("half_life = \"7d\"", "half_life = \"3d12h\"")]);
+        // 3 days and 12 hours: 3 x 86,400 + 12 x 3,600 = 302,400 seconds.
+        assert_eq!(
+            Policy::from_toml(&ok).unwrap().attribution.half_life_s,
+            302_400.0
+        );
+    }
+
+    #[test]
+    fn a_review_schedule_needs_a_slot_and_recipients() {
+        let text = edited(&[(
+            "# schedule = \"mon 08:00\"\nnotify = [\"cmo\", \"sales_vp\"]",
+            "schedule = \"monday 8am\"",
+        )]);
+        let problems = Policy::from_toml(&text).unwrap_err();
+        let paths: Vec<String> = problems.iter().map(|d| d.path_text()).collect();
+        assert_eq!(paths, ["review.schedule", "review.notify"]);
+        assert!(problems[0].message.contains("unknown weekday \"monday\""));
+        let text = edited(&[
+            (
+                "# schedule = \"mon 08:00\"\nnotify = [\"cmo\", \"sales_vp\"]",
+                "schedule = \"mon 08:00\"\nnotify = [\"cmo\"]",
+            ),
+            ("hold_spend_backlog = 20", "hold_spend_backlog = 5"),
+            (
+                "audit_acceptance_below = \"75%\"",
+                "audit_acceptance_below = \"70%\"",
+            ),
+        ]);
+        let r = Policy::from_toml(&text).unwrap().review;
+        assert_eq!(r.notify, ["cmo"]);
+        assert_eq!((r.hold_spend_backlog, r.audit_acceptance_below), (5, 0.7));
+        let s = r.schedule.unwrap();
+        assert_eq!(
+            (s.weekday, s.second_of_day),
+            (chrono::Weekday::Mon, 8 * 3600)
+        );
     }
 }

@@ -14,7 +14,8 @@ mod values;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono_tz::Tz;
 
 pub use compile::{compile, Diagnostic, PathSeg};
 pub use locate::{line_col, locate};
@@ -42,6 +43,10 @@ pub struct Policy {
     pub alerts: Vec<AlertRule>,
     pub recycle_window: Duration,
     pub influence_lookback: Duration,
+    /// The attribution models' shares and half-life (`[attribution]`).
+    pub attribution: crate::attribution::Params,
+    /// The weekly revenue review (`[review]`).
+    pub review: ReviewSettings,
     /// Engagement kinds named by any tier condition: only these can
     /// qualify an account, so only these are kept in full.
     pub intent_kinds: Vec<String>,
@@ -423,4 +428,141 @@ pub struct EscalationStep {
     pub after_text: String,
     pub notify: Vec<String>,
     pub wake: bool,
+}
+
+/// The weekly revenue review's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewSettings {
+    /// When the service sends it; `None`: never on a schedule.
+    pub schedule: Option<ReviewSchedule>,
+    /// Roles it goes to.
+    pub notify: Vec<String>,
+    /// Hold campaign spend while more hand-offs than this wait for their
+    /// first touch.
+    pub hold_spend_backlog: u32,
+    /// Audit lead quality while acceptance is below this share.
+    pub audit_acceptance_below: f64,
+}
+
+/// The default of `hold_spend_backlog`.
+pub const DEFAULT_HOLD_SPEND_BACKLOG: u32 = 20;
+/// The default of `audit_acceptance_below`: the source text's 75%.
+pub const DEFAULT_AUDIT_ACCEPTANCE_BELOW: f64 = 0.75;
+
+impl Default for ReviewSettings {
+    fn default() -> ReviewSettings {
+        ReviewSettings {
+            schedule: None,
+            notify: Vec::new(),
+            hold_spend_backlog: DEFAULT_HOLD_SPEND_BACKLOG,
+            audit_acceptance_below: DEFAULT_AUDIT_ACCEPTANCE_BELOW,
+        }
+    }
+}
+
+/// A weekly slot: a weekday and a local time of day, in a zone given when
+/// it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewSchedule {
+    pub weekday: Weekday,
+    /// Seconds after local midnight.
+    pub second_of_day: u32,
+}
+
+impl ReviewSchedule {
+    /// Parses `"mon 08:00"`; the error says what to write.
+    pub fn parse(text: &str) -> Result<ReviewSchedule, String> {
+        let bad = || {
+            format!(
+                "\"{text}\" is not a weekly slot; write a weekday and a local time, \
+                 e.g. \"mon 08:00\""
+            )
+        };
+        let mut parts = text.split_whitespace();
+        let (Some(day), Some(time), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let weekday = match day.to_lowercase().as_str() {
+            "mon" => Weekday::Mon,
+            "tue" => Weekday::Tue,
+            "wed" => Weekday::Wed,
+            "thu" => Weekday::Thu,
+            "fri" => Weekday::Fri,
+            "sat" => Weekday::Sat,
+            "sun" => Weekday::Sun,
+            _ => {
+                return Err(format!(
+                    "unknown weekday \"{day}\" in \"{text}\"; use mon, tue, wed, thu, fri, \
+                     sat or sun"
+                ))
+            }
+        };
+        let second_of_day = crate::calendar::Calendar::parse_hhmm(time)
+            .ok()
+            .filter(|s| *s < 86_400)
+            .ok_or_else(bad)?;
+        Ok(ReviewSchedule {
+            weekday,
+            second_of_day,
+        })
+    }
+
+    /// The slot of the week of local date `monday` (a Monday).
+    fn slot_in_week(self, monday: NaiveDate, tz: Tz) -> DateTime<Utc> {
+        let day = monday + chrono::Days::new(u64::from(self.weekday.num_days_from_monday()));
+        crate::period::local_instant(day, self.second_of_day, tz)
+    }
+
+    /// The latest slot at or before `now`.
+    pub fn latest_at_or_before(self, now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let today = now.with_timezone(&tz).date_naive();
+        let monday = today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()));
+        let this_week = self.slot_in_week(monday, tz);
+        if this_week <= now {
+            this_week
+        } else {
+            self.slot_in_week(monday - chrono::Days::new(7), tz)
+        }
+    }
+
+    /// The first slot strictly after `now`.
+    pub fn next_after(self, now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let latest = self.latest_at_or_before(now, tz);
+        let monday = latest.with_timezone(&tz).date_naive();
+        let monday = monday - chrono::Days::new(u64::from(monday.weekday().num_days_from_monday()));
+        self.slot_in_week(monday + chrono::Days::new(7), tz)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_monday_slot_follows_new_york_across_the_dst_change() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let s = ReviewSchedule::parse("mon 08:00").unwrap();
+        // Monday 2 March 2026 08:00 EST = 13:00Z. One second before it, the
+        // latest slot is the Monday before, 23 February 13:00Z.
+        assert_eq!(
+            s.latest_at_or_before(at("2026-03-02T12:59:59Z"), tz),
+            at("2026-02-23T13:00:00Z")
+        );
+        assert_eq!(
+            s.latest_at_or_before(at("2026-03-02T13:00:00Z"), tz),
+            at("2026-03-02T13:00:00Z")
+        );
+        // Clocks go forward on Sunday 8 March: Monday 9 March 08:00 is EDT,
+        // 12:00Z.
+        assert_eq!(
+            s.next_after(at("2026-03-02T13:00:00Z"), tz),
+            at("2026-03-09T12:00:00Z")
+        );
+        assert!(ReviewSchedule::parse("mon 24:00").is_err());
+        assert!(ReviewSchedule::parse("mon").is_err());
+    }
 }

@@ -31,6 +31,10 @@ pub struct PolicyConfig {
     pub alerts: Vec<AlertRuleConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub attribution: AttributionConfig,
+    #[serde(default)]
+    pub review: ReviewConfig,
 }
 
 /// `[organisation]`.
@@ -293,4 +297,67 @@ pub struct MetricsConfig {
     pub recycle_window: Option<String>,
     #[serde(default)]
     pub influence_lookback: Option<String>,
+}
+
+/// `[attribution]`: the shares and half-life of the attribution models.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributionConfig {
+    /// U-shaped shares; default 40% / 20% / 40%.
+    #[serde(default)]
+    pub u_shaped: Option<UShapedConfig>,
+    /// W-shaped shares; default 30% / 30% / 30% / 10%.
+    #[serde(default)]
+    pub w_shaped: Option<WShapedConfig>,
+    /// Time decay: a touch this long before the conversion counts half as
+    /// much as one at the conversion, e.g. `"7d"` (the default).
+    #[serde(default)]
+    pub half_life: Option<String>,
+}
+
+/// `u_shaped = { first = "40%", middle = "20%", last = "40%" }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UShapedConfig {
+    pub first: String,
+    pub middle: String,
+    pub last: String,
+}
+
+/// `w_shaped = { first = "30%", lead = "30%", opportunity = "30%", rest = "10%" }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WShapedConfig {
+    /// The first touch.
+    pub first: String,
+    /// The lead-creation touch (the last one at or before the MQA).
+    pub lead: String,
+    /// The opportunity-creation touch (the last one at or before the SQO).
+    pub opportunity: String,
+    /// Shared by every other touch.
+    pub rest: String,
+}
+
+/// `[review]`: the weekly revenue review's schedule, recipients and the
+/// thresholds of its recommendations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// When `handoff serve` sends the review of the week just ended: a
+    /// weekday and a local time in the organisation's zone, e.g.
+    /// `"mon 08:00"`. Absent: never sent on a schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Roles the review goes to, e.g. `["cmo", "sales_vp"]`; the channels
+    /// of `notify.toml` that carry any of them send it.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Recommend holding campaign spend while more hand-offs than this wait
+    /// for their first touch (default 20).
+    #[serde(default)]
+    pub hold_spend_backlog: Option<u32>,
+    /// Recommend a lead quality audit while the week's acceptance rate is
+    /// below this share (default `"75%"`).
+    #[serde(default)]
+    pub audit_acceptance_below: Option<String>,
 }

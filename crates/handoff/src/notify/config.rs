@@ -112,6 +112,9 @@ pub struct Channels {
     pub batch: usize,
     /// How long one POST may take, in seconds.
     pub timeout_secs: u64,
+    /// Where the dashboard lives; the weekly review's Slack summary links
+    /// to it.
+    pub dashboard_url: Option<String>,
     pub(super) templates: Environment<'static>,
 }
 
@@ -122,6 +125,7 @@ struct RawConfig {
     max_attempts: Option<u32>,
     batch: Option<usize>,
     timeout_secs: Option<u64>,
+    dashboard_url: Option<String>,
     #[serde(default)]
     channel: Vec<Spanned<RawChannel>>,
 }
@@ -209,6 +213,7 @@ impl Channels {
             max_attempts,
             batch: raw.batch.unwrap_or(DEFAULT_BATCH).max(1),
             timeout_secs: raw.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS),
+            dashboard_url: raw.dashboard_url,
             templates,
         })
     }

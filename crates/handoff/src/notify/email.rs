@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
+use lettre::message::MultiPart;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
@@ -59,7 +60,7 @@ pub struct EmailTarget {
     pub to: Vec<String>,
 }
 
-/// Builds and sends one message; `Err` says why it failed.
+/// Builds and sends one plain-text message; `Err` says why it failed.
 pub async fn send(
     target: &EmailTarget,
     alert_id: &str,
@@ -67,6 +68,37 @@ pub async fn send(
     body: &str,
     timeout: Duration,
 ) -> Result<(), String> {
+    let message = addressed(target, &format!("<{alert_id}@handoff>"), subject)?
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_string())
+        .map_err(|e| format!("building the message: {e}"))?;
+    deliver(target, message, timeout).await
+}
+
+/// Sends one message with a plain-text part and an HTML part
+/// (`multipart/alternative`: a mail client shows the HTML, or the text
+/// when it cannot), under `message_id` (e.g. `<review-2026-W48@handoff>`).
+pub async fn send_alternative(
+    target: &EmailTarget,
+    message_id: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let body = MultiPart::alternative_plain_html(text.to_string(), html.to_string());
+    let message = addressed(target, message_id, subject)?
+        .multipart(body)
+        .map_err(|e| format!("building the message: {e}"))?;
+    deliver(target, message, timeout).await
+}
+
+/// A message builder with the channel's sender and recipients.
+fn addressed(
+    target: &EmailTarget,
+    message_id: &str,
+    subject: &str,
+) -> Result<lettre::message::MessageBuilder, String> {
     let mut message = Message::builder()
         .from(
             target
@@ -75,14 +107,15 @@ pub async fn send(
                 .map_err(|e| format!("from address: {e}"))?,
         )
         .subject(subject)
-        .message_id(Some(format!("<{alert_id}@handoff>")))
-        .header(ContentType::TEXT_PLAIN);
+        .message_id(Some(message_id.to_string()));
     for to in &target.to {
         message = message.to(to.parse().map_err(|e| format!("to address {to:?}: {e}"))?);
     }
-    let message = message
-        .body(body.to_string())
-        .map_err(|e| format!("building the message: {e}"))?;
+    Ok(message)
+}
+
+/// Connects to the channel's server as configured and sends `message`.
+async fn deliver(target: &EmailTarget, message: Message, timeout: Duration) -> Result<(), String> {
     let host = target.host.as_str();
     let builder = match target.security {
         Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),

@@ -257,10 +257,23 @@ async fn send(
         (ChannelKind::Slack, _) => slack::body(&text),
         (ChannelKind::Webhook, _) => webhook::body(&channel.name, &text, json),
     };
+    post(client, channel, &alert.id, body, now).await
+}
+
+/// POSTs a JSON `body` to a Slack or webhook channel under the dedupe key
+/// `key` (the Idempotency-Key), signed when the channel has a secret;
+/// `Err` says why it failed, never naming the URL.
+pub async fn post(
+    client: &reqwest::Client,
+    channel: &Channel,
+    key: &str,
+    body: Vec<u8>,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), String> {
     let mut request = client
         .post(&channel.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(sign::IDEMPOTENCY_HEADER, &alert.id);
+        .header(sign::IDEMPOTENCY_HEADER, key);
     if let Some(secret) = &channel.secret {
         let timestamp = now.timestamp();
         request = request

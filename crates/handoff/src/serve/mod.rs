@@ -421,9 +421,17 @@ pub fn run_cli(args: &ServeArgs) -> Result<u8> {
                 None
             }
         };
+        // The weekly revenue review on the policy's schedule (docs/review.md).
+        let (stop_review, review_stopped) = oneshot::channel();
+        let review =
+            crate::review::schedule::spawn(&state, args.notify.as_deref(), review_stopped)?;
         let served = run(listener, state, shutdown_signal()).await;
         let _ = stop_clock.send(());
         let _ = stop_sender.send(());
+        let _ = stop_review.send(());
+        if let Some(review) = review {
+            let _ = review.await;
+        }
         let _ = clock.await;
         if let Some(sender) = sender {
             let _ = sender.await;
