@@ -32,7 +32,7 @@ const MARK: &str = "# Set by `handoff plan`";
 
 /// Runs `handoff plan`.
 pub fn run(args: &PlanArgs) -> Result<u8> {
-    let store = open_existing(&args.store.db)?;
+    let store = open_existing(&args.store.location()?)?;
     let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let tz = policy.org_calendar().tz();

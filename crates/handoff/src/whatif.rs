@@ -23,9 +23,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{WhatifArgs, WhatifFormat};
-use crate::store::Location;
 use crate::replay::{load_policy, open_existing, parse_as_of, parse_policy};
 use crate::report::{pct, whole_history};
+use crate::store::Location;
 
 /// Runs `handoff whatif`.
 pub fn run(args: &WhatifArgs) -> Result<u8> {

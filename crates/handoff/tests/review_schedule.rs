@@ -94,7 +94,7 @@ fn setup(dir: &Path, smtp_port: u16, slack_url: &str) -> (ServeConfig, PathBuf) 
     )
     .unwrap();
     let config = ServeConfig {
-        db,
+        db: handoff::store::Location::Sqlite(db),
         policy: Some(policy),
         max_body_bytes: 1 << 20,
     };
@@ -229,7 +229,7 @@ async fn the_review_goes_out_at_the_slot_once_and_not_again_after_a_restart() {
     );
     assert_eq!(mails(&server).len(), 1);
     assert_eq!(rig.chat_count(), 1);
-    let store = Store::open(&rig.config.db).unwrap();
+    let store = Store::open_at(&rig.config.db).unwrap();
     assert!(store
         .meta(&dedupe_key("2026-W10", "mail"))
         .unwrap()

@@ -26,7 +26,7 @@ use crate::store::Store;
 
 /// Runs `handoff review`.
 pub fn run(args: &ReviewArgs) -> Result<u8> {
-    let store = open_existing(&args.store.db)?;
+    let store = open_existing(&args.store.location()?)?;
     let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let tz = policy.org_calendar().tz();

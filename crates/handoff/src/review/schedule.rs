@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use super::send;
 use crate::notify::Channels;
 use crate::serve::AppState;
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 /// How often the task looks at the clock: a review leaves within about
 /// this long after its slot, and a failed channel is retried this often.
@@ -109,11 +109,11 @@ impl ReviewTask {
         }
 
         // Which channels still lack this week's review.
-        let db = self.state.db().to_path_buf();
+        let db = self.state.db().clone();
         let names: Vec<String> = carrying.iter().map(|c| c.name.clone()).collect();
         let label = week.label.clone();
         let missing = off_thread(move || {
-            let store = Store::open(&db)?;
+            let store = Store::open_at(&db)?;
             let mut missing = Vec::new();
             for name in names {
                 if store.meta(&dedupe_key(&label, &name))?.is_none() {
@@ -129,10 +129,10 @@ impl ReviewTask {
         }
 
         // Build and render the review as of the slot, on the blocking pool.
-        let (db, state) = (self.state.db().to_path_buf(), self.state.clone());
+        let (db, state) = (self.state.db().clone(), self.state.clone());
         let week_for_build = week.clone();
         let rendered = off_thread(move || {
-            let store = Store::open(&db)?;
+            let store = Store::open_at(&db)?;
             let policy = state.policy();
             let review = super::build(&store, policy, &week_for_build, slot, false)?;
             send::rendered(policy, &review)
@@ -179,10 +179,10 @@ impl ReviewTask {
 }
 
 /// Records durably that `channel` has the review of `week`.
-async fn record(db: &Path, week: &str, channel: &str, now: DateTime<Utc>) -> Result<()> {
-    let (db, key) = (db.to_path_buf(), dedupe_key(week, channel));
+async fn record(db: &Location, week: &str, channel: &str, now: DateTime<Utc>) -> Result<()> {
+    let (db, key) = (db.clone(), dedupe_key(week, channel));
     off_thread(move || {
-        let mut store = Store::open(&db)?;
+        let mut store = Store::open_at(&db)?;
         store
             .set_meta(&key, &now.to_rfc3339())
             .with_context(|| format!("recording {key}"))
