@@ -333,8 +333,7 @@ impl Engine<'_> {
                 evidence: vec![start_event.clone()],
                 step: 0,
             };
-            out.push(Effect::Alert(alert.clone()));
-            self.alerts.push(alert);
+            self.raise(alert, out);
             raised.push(index);
         }
         raised

@@ -131,6 +131,8 @@ pub struct Engine<'p> {
     reps: BTreeMap<String, RepFacts>,
     timers: BinaryHeap<Reverse<Timer>>,
     alerts: Vec<Alert>,
+    /// Whether `alerts` keeps every alert raised (see [`Engine::forget_alerts`]).
+    keep_alerts: bool,
     watches: HashMap<(usize, String), RateWatch>,
     now: Option<DateTime<Utc>>,
     events: u64,
@@ -146,10 +148,21 @@ impl<'p> Engine<'p> {
             reps: BTreeMap::new(),
             timers: BinaryHeap::new(),
             alerts: Vec::new(),
+            keep_alerts: true,
             watches: HashMap::new(),
             now: None,
             events: 0,
         }
+    }
+
+    /// The same engine, keeping no list of the alerts it raises: each still
+    /// comes out as an [`Effect::Alert`], but [`Engine::finish`] lists none.
+    /// For a long-lived engine whose caller records every alert from the
+    /// effects (the live service): the list would only grow, and growing a
+    /// list of half a million alerts copies it whole while time is judged.
+    pub fn forget_alerts(mut self) -> Engine<'p> {
+        self.keep_alerts = false;
+        self
     }
 
     /// The policy in force.
@@ -907,9 +920,16 @@ impl<'p> Engine<'p> {
                 evidence: vec![ev.id.clone()],
                 step: 0,
             };
-            out.push(Effect::Alert(alert.clone()));
-            self.alerts.push(alert);
+            self.raise(alert, out);
         }
+    }
+
+    /// Hands an alert out as an effect, and keeps it unless told not to.
+    fn raise(&mut self, alert: Alert, out: &mut Vec<Effect>) {
+        if self.keep_alerts {
+            self.alerts.push(alert.clone());
+        }
+        out.push(Effect::Alert(alert));
     }
 
     /// People to notify for roles, resolved through the organisation.

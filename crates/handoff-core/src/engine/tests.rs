@@ -766,3 +766,33 @@ fn a_notice_waits_for_the_recipients_working_hours_unless_the_rule_may_wake_them
     let s = breach_after_london_closes(&waking);
     assert_eq!(s.alerts[0].recipients[0].deliver_at, None);
 }
+
+#[test]
+fn an_engine_that_forgets_alerts_still_raises_them_as_effects() {
+    // The untouched hand-off of `high_intent_handoff`: one breach alert at
+    // Tuesday 16:00Z (worked out above), raised once past the deadline.
+    let p = policy();
+    let mut es = high_intent_handoff("acme");
+    sort_events(&mut es);
+    let mut engine = Engine::new(&p).forget_alerts();
+    let mut out = Vec::new();
+    for e in &es {
+        engine.apply(e, &mut out);
+    }
+    engine.advance_to(at("2026-03-03T16:00:01Z"), &mut out);
+    let raised: Vec<&Alert> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(raised.len(), 1, "{out:?}");
+    assert_eq!(raised[0].id, "high-intent-untouched:acme:1:0");
+    assert_eq!(raised[0].at, at("2026-03-03T16:00:00Z"));
+    // Nothing kept: the snapshot lists no alert, the clock is breached.
+    let s = engine.finish(at("2026-03-04T00:00:00Z"));
+    assert!(s.alerts.is_empty(), "{:?}", s.alerts);
+    let k = first_clock(&s, "acme", "first-touch");
+    assert_eq!(k.state, ClockState::Breached);
+}

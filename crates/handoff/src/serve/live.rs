@@ -96,7 +96,9 @@ struct LiveState {
 impl LiveState {
     fn new(policy: &'static Policy) -> LiveState {
         LiveState {
-            engine: Engine::new(policy),
+            // Every alert is taken from the effects and recorded in the
+            // outbox: a list in the engine would only grow.
+            engine: Engine::new(policy).forget_alerts(),
             last_event: None,
             last_fired: None,
             held: VecDeque::new(),
