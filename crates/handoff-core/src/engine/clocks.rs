@@ -238,6 +238,7 @@ impl Engine<'_> {
 
     /// Judges one due clock: still open past its deadline means breached.
     pub(super) fn fire(&mut self, timer: Timer, out: &mut Vec<Effect>) {
+        self.mark_judged(&timer.account, timer.due);
         if timer.step > 0 {
             return self.fire_step(timer, out);
         }

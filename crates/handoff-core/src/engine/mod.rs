@@ -16,6 +16,7 @@
 
 mod clocks;
 mod escalate;
+mod late;
 mod reassign;
 mod records;
 
@@ -85,12 +86,22 @@ struct Timer {
 #[derive(Default)]
 struct Accounts {
     records: Vec<AccountRecord>,
+    /// When each account was last touched, beside its record (`late`).
+    marks: Vec<late::AccountMarks>,
     index: hashbrown::HashMap<compact_str::CompactString, u32>,
 }
 
 impl Accounts {
     fn get(&self, id: &str) -> Option<&AccountRecord> {
         self.index.get(id).map(|i| &self.records[*i as usize])
+    }
+
+    fn marks(&self, id: &str) -> Option<&late::AccountMarks> {
+        self.index.get(id).map(|i| &self.marks[*i as usize])
+    }
+
+    fn marks_mut(&mut self, id: &str) -> Option<&mut late::AccountMarks> {
+        self.index.get(id).map(|i| &mut self.marks[*i as usize])
     }
 
     fn get_mut(&mut self, id: &str) -> Option<&mut AccountRecord> {
@@ -103,6 +114,7 @@ impl Accounts {
             Some(i) => *i as usize,
             None => {
                 self.records.push(AccountRecord::new(id));
+                self.marks.push(late::AccountMarks::default());
                 let i = self.records.len() - 1;
                 // More than 4 billion accounts would not fit in memory first.
                 self.index.insert(id.into(), i as u32);
@@ -121,6 +133,11 @@ struct RateWatch {
     raised: bool,
     /// Crossings so far; a re-armed rule raises a new alert with a new id.
     crossings: u32,
+    /// Every decision counted, in order, so that a late one can be put in
+    /// its place (`late`).
+    decisions: Vec<late::Decided>,
+    /// The crossings raised, in order.
+    crossed: Vec<late::Crossing>,
 }
 
 /// The engine over one policy.
@@ -134,6 +151,8 @@ pub struct Engine<'p> {
     /// Whether `alerts` keeps every alert raised (see [`Engine::forget_alerts`]).
     keep_alerts: bool,
     watches: HashMap<(usize, String), RateWatch>,
+    /// When shared state was last touched, for late events (`late`).
+    late: late::Marks,
     now: Option<DateTime<Utc>>,
     events: u64,
 }
@@ -150,6 +169,7 @@ impl<'p> Engine<'p> {
             alerts: Vec::new(),
             keep_alerts: true,
             watches: HashMap::new(),
+            late: late::Marks::default(),
             now: None,
             events: 0,
         }
@@ -234,6 +254,7 @@ impl<'p> Engine<'p> {
             EventBody::Reassign(r) => self.on_reassign(ev, at, &r.account, &r.rep, out),
         }
         self.note_action(ev, at);
+        self.mark(ev, at);
     }
 
     /// Judges the clocks due before `as_of` and hands over the final state.
@@ -831,7 +852,8 @@ impl<'p> Engine<'p> {
 
     /// Counts a decision towards acceptance-rate alert rules, raising an
     /// alert when the rate of the hand-off's period crosses the threshold
-    /// and re-arming once it recovers.
+    /// and re-arming once it recovers. A late decision is put in its place
+    /// among the period's decisions (`late`).
     fn watch_acceptance(
         &mut self,
         ev: &Event,
@@ -856,71 +878,70 @@ impl<'p> Engine<'p> {
             if metric != MetricName::AcceptanceRate {
                 continue;
             }
+            let gauge = late::Gauge {
+                threshold,
+                below,
+                min_sample,
+                rearm,
+            };
             let p = crate::period::Period::containing(period, handoff_at, tz);
             let w = self.watches.entry((idx, p.label.clone())).or_default();
-            if accepted {
-                w.accepted += 1;
-            } else {
-                w.rejected += 1;
-            }
-            let (accepted, n) = (w.accepted, w.accepted + w.rejected);
-            let rate = f64::from(accepted) / f64::from(n);
-            let crossed = if below {
-                rate < threshold
-            } else {
-                rate > threshold
-            };
-            if n < min_sample {
-                continue;
-            }
-            if !crossed {
-                // Re-armed only once the rate is back past the band, so a
-                // rate hovering at the threshold does not flap.
-                let recovered = if below { rate >= rearm } else { rate <= rearm };
-                if recovered {
-                    w.raised = false;
+            let key = (at, type_rank(&ev.body), ev.id.clone());
+            let crossings = match w.decide(key, accepted, &gauge) {
+                Ok(c) => c,
+                Err(()) => {
+                    self.mark_needs_replay();
+                    continue;
                 }
-                continue;
-            }
-            if w.raised {
-                continue;
-            }
-            w.raised = true;
-            w.crossings += 1;
-            let crossing = w.crossings;
-            let alert = Alert {
-                id: match crossing {
-                    1 => format!("{}:{}", rule.id, p.label),
-                    n => format!("{}:{}:{n}", rule.id, p.label),
-                },
-                rule: rule.id.clone(),
-                at,
-                kind: AlertKind::Metric,
-                account: None,
-                commitment: None,
-                tier: None,
-                owner: None,
-                recipients: self.recipients_at(&rule.notify, None, at, rule.wake),
-                reassign: false,
-                message: format!(
-                    "acceptance rate {:.1}% for hand-offs of {} ({} accepted of {} decided) is {} \
-                     {:.0}%",
-                    rate * 100.0,
-                    p.label,
-                    accepted,
-                    n,
-                    if below { "under" } else { "over" },
-                    threshold * 100.0
-                ),
-                metric: Some(MetricReading {
-                    value: rate,
-                    n,
-                    period: p.label.clone(),
-                }),
-                evidence: vec![ev.id.clone()],
-                step: 0,
             };
-            self.raise(alert, out);
+            for c in crossings {
+                let alert = self.rate_alert(rule, &p.label, below, threshold, &c);
+                self.raise(alert, out);
+            }
+        }
+    }
+
+    /// The alert of a watch's crossing.
+    fn rate_alert(
+        &self,
+        rule: &crate::policy::AlertRule,
+        label: &str,
+        below: bool,
+        threshold: f64,
+        c: &late::Crossing,
+    ) -> Alert {
+        let rate = f64::from(c.accepted) / f64::from(c.n);
+        let (at, _, event_id) = &c.key;
+        Alert {
+            id: match c.number {
+                1 => format!("{}:{label}", rule.id),
+                n => format!("{}:{label}:{n}", rule.id),
+            },
+            rule: rule.id.clone(),
+            at: *at,
+            kind: AlertKind::Metric,
+            account: None,
+            commitment: None,
+            tier: None,
+            owner: None,
+            recipients: self.recipients_at(&rule.notify, None, *at, rule.wake),
+            reassign: false,
+            message: format!(
+                "acceptance rate {:.1}% for hand-offs of {label} ({} accepted of {} decided) is {} \
+                 {:.0}%",
+                rate * 100.0,
+                c.accepted,
+                c.n,
+                if below { "under" } else { "over" },
+                threshold * 100.0
+            ),
+            metric: Some(MetricReading {
+                value: rate,
+                n: c.n,
+                period: label.to_string(),
+            }),
+            evidence: vec![event_id.clone()],
+            step: 0,
         }
     }
 
