@@ -461,6 +461,15 @@ impl Live {
         now: DateTime<Utc>,
         own: &HashSet<String>,
     ) -> Result<usize> {
+        // Right after this service stored `own`: when they alone fill the
+        // log since the position, there is nothing to read back.
+        if !own.is_empty() {
+            let last = store.last_position()?;
+            if last == st.position + own.len() as i64 {
+                st.position = last;
+                return Ok(0);
+            }
+        }
         let (news, position) = store
             .events_after(st.position, own)
             .context("reading events stored by other writers")?;
