@@ -13,7 +13,9 @@ use std::cmp::Reverse;
 use chrono::{DateTime, Utc};
 
 use super::escalate::breach_alert_id;
-use super::{AccountRecord, Alert, AlertKind, ClockRecord, ClockState, Effect, Engine, Timer};
+use super::{
+    push_tight, AccountRecord, Alert, AlertKind, ClockRecord, ClockState, Effect, Engine, Timer,
+};
 use crate::event::Event;
 use crate::policy::{AlertTrigger, ClockCalendar, ClockKind, Measure, TimeBasis, Trigger};
 
@@ -84,26 +86,29 @@ impl Engine<'_> {
                 ClockKind::Deadline { .. } => "deadline",
                 ClockKind::Cadence { .. } => "cadence",
             };
-            cycle.clocks.push(ClockRecord {
-                commitment: commitment.id.clone(),
-                kind: kind.into(),
-                tier: cycle.tier.clone(),
-                calendar: calendar_name.clone(),
-                time: spec.time,
-                start_at: at,
-                start_event: ev.id.clone(),
-                deadline,
-                state: ClockState::Open,
-                stop_at: None,
-                stop_event: None,
-                stop_trigger: None,
-                breach_at: None,
-                breach_owner: None,
-                attempts: 0,
-                elapsed_s: None,
-                owner: owner.clone(),
-                owner_elapsed_s: None,
-            });
+            push_tight(
+                &mut cycle.clocks,
+                ClockRecord {
+                    commitment: commitment.id.clone(),
+                    kind: kind.into(),
+                    tier: cycle.tier.clone(),
+                    calendar: calendar_name.clone(),
+                    time: spec.time,
+                    start_at: at,
+                    start_event: ev.id.clone(),
+                    deadline,
+                    state: ClockState::Open,
+                    stop_at: None,
+                    stop_event: None,
+                    stop_trigger: None,
+                    breach_at: None,
+                    breach_owner: None,
+                    attempts: 0,
+                    elapsed_s: None,
+                    owner: owner.clone(),
+                    owner_elapsed_s: None,
+                },
+            );
             self.timers.push(Reverse(Timer {
                 due: deadline,
                 account: id.to_string(),
@@ -233,6 +238,7 @@ impl Engine<'_> {
 
     /// Judges one due clock: still open past its deadline means breached.
     pub(super) fn fire(&mut self, timer: Timer, out: &mut Vec<Effect>) {
+        self.mark_judged(&timer.account, timer.due);
         if timer.step > 0 {
             return self.fire_step(timer, out);
         }
@@ -328,8 +334,7 @@ impl Engine<'_> {
                 evidence: vec![start_event.clone()],
                 step: 0,
             };
-            out.push(Effect::Alert(alert.clone()));
-            self.alerts.push(alert);
+            self.raise(alert, out);
             raised.push(index);
         }
         raised

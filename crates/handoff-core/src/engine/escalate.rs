@@ -141,8 +141,7 @@ impl Engine<'_> {
             evidence,
             step: step as u32,
         };
-        out.push(super::Effect::Alert(alert.clone()));
-        self.alerts.push(alert);
+        self.raise(alert, out);
         self.schedule_step(&timer, rule_index, step + 1, breach_at, &calendar);
     }
 

@@ -16,6 +16,7 @@
 
 mod clocks;
 mod escalate;
+mod late;
 mod reassign;
 mod records;
 
@@ -85,12 +86,22 @@ struct Timer {
 #[derive(Default)]
 struct Accounts {
     records: Vec<AccountRecord>,
+    /// When each account was last touched, beside its record (`late`).
+    marks: Vec<late::AccountMarks>,
     index: hashbrown::HashMap<compact_str::CompactString, u32>,
 }
 
 impl Accounts {
     fn get(&self, id: &str) -> Option<&AccountRecord> {
         self.index.get(id).map(|i| &self.records[*i as usize])
+    }
+
+    fn marks(&self, id: &str) -> Option<&late::AccountMarks> {
+        self.index.get(id).map(|i| &self.marks[*i as usize])
+    }
+
+    fn marks_mut(&mut self, id: &str) -> Option<&mut late::AccountMarks> {
+        self.index.get(id).map(|i| &mut self.marks[*i as usize])
     }
 
     fn get_mut(&mut self, id: &str) -> Option<&mut AccountRecord> {
@@ -103,6 +114,7 @@ impl Accounts {
             Some(i) => *i as usize,
             None => {
                 self.records.push(AccountRecord::new(id));
+                self.marks.push(late::AccountMarks::default());
                 let i = self.records.len() - 1;
                 // More than 4 billion accounts would not fit in memory first.
                 self.index.insert(id.into(), i as u32);
@@ -121,6 +133,11 @@ struct RateWatch {
     raised: bool,
     /// Crossings so far; a re-armed rule raises a new alert with a new id.
     crossings: u32,
+    /// Every decision counted, in order, so that a late one can be put in
+    /// its place (`late`).
+    decisions: Vec<late::Decided>,
+    /// The crossings raised, in order.
+    crossed: Vec<late::Crossing>,
 }
 
 /// The engine over one policy.
@@ -131,7 +148,11 @@ pub struct Engine<'p> {
     reps: BTreeMap<String, RepFacts>,
     timers: BinaryHeap<Reverse<Timer>>,
     alerts: Vec<Alert>,
+    /// Whether `alerts` keeps every alert raised (see [`Engine::forget_alerts`]).
+    keep_alerts: bool,
     watches: HashMap<(usize, String), RateWatch>,
+    /// When shared state was last touched, for late events (`late`).
+    late: late::Marks,
     now: Option<DateTime<Utc>>,
     events: u64,
 }
@@ -146,10 +167,22 @@ impl<'p> Engine<'p> {
             reps: BTreeMap::new(),
             timers: BinaryHeap::new(),
             alerts: Vec::new(),
+            keep_alerts: true,
             watches: HashMap::new(),
+            late: late::Marks::default(),
             now: None,
             events: 0,
         }
+    }
+
+    /// The same engine, keeping no list of the alerts it raises: each still
+    /// comes out as an [`Effect::Alert`], but [`Engine::finish`] lists none.
+    /// For a long-lived engine whose caller records every alert from the
+    /// effects (the live service): the list would only grow, and growing a
+    /// list of half a million alerts copies it whole while time is judged.
+    pub fn forget_alerts(mut self) -> Engine<'p> {
+        self.keep_alerts = false;
+        self
     }
 
     /// The policy in force.
@@ -221,6 +254,7 @@ impl<'p> Engine<'p> {
             EventBody::Reassign(r) => self.on_reassign(ev, at, &r.account, &r.rep, out),
         }
         self.note_action(ev, at);
+        self.mark(ev, at);
     }
 
     /// Judges the clocks due before `as_of` and hands over the final state.
@@ -390,7 +424,7 @@ impl<'p> Engine<'p> {
         if closed {
             cycle.ended_at = Some(at);
         }
-        acc.cycles.push(cycle);
+        push_tight(&mut acc.cycles, cycle);
         if let Some(q) = q {
             out.push(Effect::Qualified {
                 account: id.to_string(),
@@ -541,7 +575,7 @@ impl<'p> Engine<'p> {
         }
         if acc.open_cycle().is_none() {
             let number = acc.cycles.len() as u32 + 1;
-            acc.cycles.push(Cycle::new(number, at));
+            push_tight(&mut acc.cycles, Cycle::new(number, at));
         }
         let cycle = acc
             .open_cycle_mut()
@@ -553,11 +587,14 @@ impl<'p> Engine<'p> {
         if let Some(t) = tier {
             cycle.tier = Some(t.to_string());
         }
-        cycle.owners.push(OwnerStretch {
-            rep: rep.to_string(),
-            from: at,
-            to: None,
-        });
+        push_tight(
+            &mut cycle.owners,
+            OwnerStretch {
+                rep: rep.to_string(),
+                from: at,
+                to: None,
+            },
+        );
         acc.owner = Some(rep.to_string());
         self.move_stage(id, ev, at, Stage::HandedOff, None, out);
         self.stop_clocks(id, Trigger::Handoff, ev, at, out);
@@ -578,11 +615,14 @@ impl<'p> Engine<'p> {
             if let Some(last) = c.owners.last_mut() {
                 last.to.get_or_insert(at);
             }
-            c.owners.push(OwnerStretch {
-                rep: rep.to_string(),
-                from: at,
-                to: None,
-            });
+            push_tight(
+                &mut c.owners,
+                OwnerStretch {
+                    rep: rep.to_string(),
+                    from: at,
+                    to: None,
+                },
+            );
         }
         self.stop_clocks(id, Trigger::Reassign, ev, at, out);
     }
@@ -591,7 +631,7 @@ impl<'p> Engine<'p> {
         let acc = self.ensure(id);
         if acc.open_cycle().is_none() {
             let number = acc.cycles.len() as u32 + 1;
-            acc.cycles.push(Cycle::new(number, at));
+            push_tight(&mut acc.cycles, Cycle::new(number, at));
         }
         let c = acc
             .open_cycle_mut()
@@ -812,7 +852,8 @@ impl<'p> Engine<'p> {
 
     /// Counts a decision towards acceptance-rate alert rules, raising an
     /// alert when the rate of the hand-off's period crosses the threshold
-    /// and re-arming once it recovers.
+    /// and re-arming once it recovers. A late decision is put in its place
+    /// among the period's decisions (`late`).
     fn watch_acceptance(
         &mut self,
         ev: &Event,
@@ -837,73 +878,79 @@ impl<'p> Engine<'p> {
             if metric != MetricName::AcceptanceRate {
                 continue;
             }
+            let gauge = late::Gauge {
+                threshold,
+                below,
+                min_sample,
+                rearm,
+            };
             let p = crate::period::Period::containing(period, handoff_at, tz);
             let w = self.watches.entry((idx, p.label.clone())).or_default();
-            if accepted {
-                w.accepted += 1;
-            } else {
-                w.rejected += 1;
-            }
-            let (accepted, n) = (w.accepted, w.accepted + w.rejected);
-            let rate = f64::from(accepted) / f64::from(n);
-            let crossed = if below {
-                rate < threshold
-            } else {
-                rate > threshold
-            };
-            if n < min_sample {
-                continue;
-            }
-            if !crossed {
-                // Re-armed only once the rate is back past the band, so a
-                // rate hovering at the threshold does not flap.
-                let recovered = if below { rate >= rearm } else { rate <= rearm };
-                if recovered {
-                    w.raised = false;
+            let key = (at, type_rank(&ev.body), ev.id.clone());
+            let crossings = match w.decide(key, accepted, &gauge) {
+                Ok(c) => c,
+                Err(()) => {
+                    self.mark_needs_replay();
+                    continue;
                 }
-                continue;
-            }
-            if w.raised {
-                continue;
-            }
-            w.raised = true;
-            w.crossings += 1;
-            let crossing = w.crossings;
-            let alert = Alert {
-                id: match crossing {
-                    1 => format!("{}:{}", rule.id, p.label),
-                    n => format!("{}:{}:{n}", rule.id, p.label),
-                },
-                rule: rule.id.clone(),
-                at,
-                kind: AlertKind::Metric,
-                account: None,
-                commitment: None,
-                tier: None,
-                owner: None,
-                recipients: self.recipients_at(&rule.notify, None, at, rule.wake),
-                reassign: false,
-                message: format!(
-                    "acceptance rate {:.1}% for hand-offs of {} ({} accepted of {} decided) is {} \
-                     {:.0}%",
-                    rate * 100.0,
-                    p.label,
-                    accepted,
-                    n,
-                    if below { "under" } else { "over" },
-                    threshold * 100.0
-                ),
-                metric: Some(MetricReading {
-                    value: rate,
-                    n,
-                    period: p.label.clone(),
-                }),
-                evidence: vec![ev.id.clone()],
-                step: 0,
             };
-            out.push(Effect::Alert(alert.clone()));
-            self.alerts.push(alert);
+            for c in crossings {
+                let alert = self.rate_alert(rule, &p.label, below, threshold, &c);
+                self.raise(alert, out);
+            }
         }
+    }
+
+    /// The alert of a watch's crossing.
+    fn rate_alert(
+        &self,
+        rule: &crate::policy::AlertRule,
+        label: &str,
+        below: bool,
+        threshold: f64,
+        c: &late::Crossing,
+    ) -> Alert {
+        let rate = f64::from(c.accepted) / f64::from(c.n);
+        let (at, _, event_id) = &c.key;
+        Alert {
+            id: match c.number {
+                1 => format!("{}:{label}", rule.id),
+                n => format!("{}:{label}:{n}", rule.id),
+            },
+            rule: rule.id.clone(),
+            at: *at,
+            kind: AlertKind::Metric,
+            account: None,
+            commitment: None,
+            tier: None,
+            owner: None,
+            recipients: self.recipients_at(&rule.notify, None, *at, rule.wake),
+            reassign: false,
+            message: format!(
+                "acceptance rate {:.1}% for hand-offs of {label} ({} accepted of {} decided) is {} \
+                 {:.0}%",
+                rate * 100.0,
+                c.accepted,
+                c.n,
+                if below { "under" } else { "over" },
+                threshold * 100.0
+            ),
+            metric: Some(MetricReading {
+                value: rate,
+                n: c.n,
+                period: label.to_string(),
+            }),
+            evidence: vec![event_id.clone()],
+            step: 0,
+        }
+    }
+
+    /// Hands an alert out as an effect, and keeps it unless told not to.
+    fn raise(&mut self, alert: Alert, out: &mut Vec<Effect>) {
+        if self.keep_alerts {
+            self.alerts.push(alert.clone());
+        }
+        out.push(Effect::Alert(alert));
     }
 
     /// People to notify for roles, resolved through the organisation.
@@ -943,6 +990,15 @@ impl<'p> Engine<'p> {
             .find(|r| r.team.as_ref() == Some(team) && r.role.as_deref() == Some("sales_manager"))
             .map(|r| r.rep.clone())
     }
+}
+
+/// Pushes onto a list that stays short (an account's cycles, a cycle's
+/// clocks and owners), growing it by one place: `Vec` would jump from none
+/// to four, and with a million accounts in a live engine the three spare
+/// places of a 664-byte cycle alone cost 2 GB (benches/live_clocks.rs).
+pub(crate) fn push_tight<T>(list: &mut Vec<T>, item: T) {
+    list.reserve_exact(1);
+    list.push(item);
 }
 
 /// Account id of a lone lead with no company.

@@ -766,3 +766,221 @@ fn a_notice_waits_for_the_recipients_working_hours_unless_the_rule_may_wake_them
     let s = breach_after_london_closes(&waking);
     assert_eq!(s.alerts[0].recipients[0].deliver_at, None);
 }
+
+#[test]
+fn an_engine_that_forgets_alerts_still_raises_them_as_effects() {
+    // The untouched hand-off of `high_intent_handoff`: one breach alert at
+    // Tuesday 16:00Z (worked out above), raised once past the deadline.
+    let p = policy();
+    let mut es = high_intent_handoff("acme");
+    sort_events(&mut es);
+    let mut engine = Engine::new(&p).forget_alerts();
+    let mut out = Vec::new();
+    for e in &es {
+        engine.apply(e, &mut out);
+    }
+    engine.advance_to(at("2026-03-03T16:00:01Z"), &mut out);
+    let raised: Vec<&Alert> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(raised.len(), 1, "{out:?}");
+    assert_eq!(raised[0].id, "high-intent-untouched:acme:1:0");
+    assert_eq!(raised[0].at, at("2026-03-03T16:00:00Z"));
+    // Nothing kept: the snapshot lists no alert, the clock is breached.
+    let s = engine.finish(at("2026-03-04T00:00:00Z"));
+    assert!(s.alerts.is_empty(), "{:?}", s.alerts);
+    let k = first_clock(&s, "acme", "first-touch");
+    assert_eq!(k.state, ClockState::Breached);
+}
+
+// Late events (engine/late.rs). `high_intent_handoff("acme")`: demo
+// request Monday 2 March 14:00Z, hand-off 20:00Z, first-touch deadline
+// Tuesday 16:00Z (worked out above).
+
+/// An engine fed `events` in sort order.
+fn engine_after<'p>(p: &'p Policy, mut events: Vec<Event>) -> Engine<'p> {
+    sort_events(&mut events);
+    let mut engine = Engine::new(p);
+    let mut out = Vec::new();
+    for e in &events {
+        engine.apply(e, &mut out);
+    }
+    engine
+}
+
+fn call(id: &str, account: &str, at: &str) -> Event {
+    ev(json!({"id":id,"type":"activity","at":at,"account":account,"rep":"r1","kind":"call"}))
+}
+
+/// acme's hand-off, then globex's first engagement on Tuesday 10:00Z.
+fn acme_then_globex() -> Vec<Event> {
+    let mut es = high_intent_handoff("acme");
+    es.push(ev(
+        json!({"id":"g1","type":"engagement","at":"2026-03-03T10:00:00Z",
+        "account":"globex","kind":"webinar","channel":"events"}),
+    ));
+    es
+}
+
+#[test]
+fn a_late_event_on_an_account_nothing_later_touched_gives_the_in_order_result() {
+    let p = policy();
+    let mut engine = engine_after(&p, acme_then_globex());
+    // A call on acme at Monday 21:00Z arrives after globex's Tuesday
+    // engagement: late, but acme's last event is its 20:00Z hand-off and no
+    // deadline of acme has been judged (the engine stands at Tuesday 10:00Z).
+    let late = call("a1", "acme", "2026-03-02T21:00:00Z");
+    assert!(engine.can_apply_late(&late));
+    let mut out = Vec::new();
+    engine.apply(&late, &mut out);
+    let live = engine.finish(at("2026-03-10T00:00:00Z"));
+    let mut all = acme_then_globex();
+    all.push(late);
+    let replay = run(&p, all, "2026-03-10T00:00:00Z");
+    assert_eq!(
+        serde_json::to_value(&live.accounts).unwrap(),
+        serde_json::to_value(&replay.accounts).unwrap()
+    );
+    assert_eq!(
+        first_clock(&live, "acme", "first-touch").state,
+        ClockState::Met
+    );
+}
+
+#[test]
+fn a_late_event_before_its_accounts_latest_event_or_judged_deadline_is_refused() {
+    let p = policy();
+    let mut engine = engine_after(&p, acme_then_globex());
+    // Before acme's own hand-off (20:00Z): it would sort before it.
+    assert!(!engine.can_apply_late(&call("a0", "acme", "2026-03-02T19:00:00Z")));
+    // Equal instants are refused too: rank and id might order them either way.
+    assert!(!engine.can_apply_late(&call("a0", "acme", "2026-03-02T20:00:00Z")));
+    // Past acme's deadline (Tuesday 16:00Z, judged breached), a call dated
+    // 15:30Z would have met it: refused. globex has no judged deadline.
+    let mut out = Vec::new();
+    engine.advance_to(at("2026-03-03T17:00:00Z"), &mut out);
+    assert!(out.iter().any(|e| matches!(e, Effect::Breach { .. })));
+    assert!(!engine.can_apply_late(&call("a1", "acme", "2026-03-03T15:30:00Z")));
+    assert!(engine.can_apply_late(&call("g2", "globex", "2026-03-03T15:30:00Z")));
+    // After the judged deadline, a late call on acme is fine again.
+    assert!(engine.can_apply_late(&call("a2", "acme", "2026-03-03T16:30:00Z")));
+}
+
+#[test]
+fn a_late_event_after_a_rep_or_contact_changed_is_refused() {
+    let p = policy();
+    let mut es = acme_then_globex();
+    // r2 moves team on Tuesday 12:00Z; jo joins globex at 12:00Z too.
+    es.push(ev(
+        json!({"id":"rep-r2b","type":"rep","at":"2026-03-03T12:00:00Z","rep":"r2","team":"west"}),
+    ));
+    es.push(ev(
+        json!({"id":"c-jo","type":"contact","at":"2026-03-03T12:00:00Z",
+        "contact":"jo@globex.example","account":"globex"}),
+    ));
+    let engine = engine_after(&p, es);
+    // Every event reads the reps: one dated before the rep change is refused.
+    assert!(!engine.can_apply_late(&call("g2", "globex", "2026-03-03T11:00:00Z")));
+    // A late rep event is always refused: any later event may have read it.
+    let rep = ev(json!({"id":"rep-r3","type":"rep","at":"2026-03-03T13:00:00Z","rep":"r3"}));
+    let after = call("g3", "globex", "2026-03-03T13:00:00Z");
+    assert!(engine.can_apply_late(&after));
+    assert!(!engine.can_apply_late(&rep));
+    // An engagement found through jo, dated at or before jo's contact event,
+    // might have found no account then.
+    let through_jo = |at: &str| {
+        ev(json!({"id":"e-jo","type":"engagement","at":at,
+            "contact":"jo@globex.example","kind":"webinar"}))
+    };
+    assert!(!engine.can_apply_late(&through_jo("2026-03-03T12:00:00Z")));
+    assert!(engine.can_apply_late(&through_jo("2026-03-03T12:30:00Z")));
+}
+
+/// Accounts c0..cN handed off to r1 on 2 March 15:00Z, decided one a day
+/// from 3 March 15:00Z, under the default policy with `min_sample = 4`.
+fn decisions(kinds: &[&str]) -> (Policy, Vec<Event>) {
+    let text = include_str!("../../../../policies/default.toml")
+        .replace("min_sample = 20", "min_sample = 4");
+    let mut es = base("c0");
+    for (i, kind) in kinds.iter().enumerate() {
+        let id = format!("c{i}");
+        es.push(ev(
+            json!({"id":format!("h{i}"),"type":"handoff","at":"2026-03-02T15:00:00Z",
+            "account":id,"rep":"r1"}),
+        ));
+        let mut d = json!({"id":format!("d{i}"),"type":kind,
+            "at":format!("2026-03-{:02}T15:00:00Z", 3 + i),"account":id});
+        if *kind == "rejected" {
+            d["reason"] = json!("bad fit");
+        }
+        es.push(ev(d));
+    }
+    (Policy::from_toml(&text).unwrap(), es)
+}
+
+fn metric_alerts(alerts: &[Alert]) -> Vec<(String, DateTime<Utc>, String)> {
+    let mut v: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::Metric)
+        .map(|a| (a.id.clone(), a.at, a.message.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_late_decision_that_leaves_the_raised_alert_as_it_was_applies_in_place() {
+    // In order: A R R A (2/4 = 50% < 75%: raised on 6 March), R, R. The
+    // decision of c6, an acceptance dated 7 March 12:00Z, arrives after the
+    // rejections of 7 and 8 March: in its place the tallies run 3/5, 3/6,
+    // 3/7, all under 75% and never back at 80%: the one alert stands.
+    let (p, mut es) = decisions(&[
+        "accepted", "rejected", "rejected", "accepted", "rejected", "rejected",
+    ]);
+    es.push(ev(
+        json!({"id":"h6","type":"handoff","at":"2026-03-02T15:00:00Z","account":"c6","rep":"r1"}),
+    ));
+    let mut engine = engine_after(&p, es.clone());
+    let late = ev(json!({"id":"d6","type":"accepted","at":"2026-03-07T12:00:00Z","account":"c6"}));
+    assert!(engine.can_apply_late(&late));
+    let mut out = Vec::new();
+    engine.apply(&late, &mut out);
+    assert!(!engine.needs_replay());
+    assert!(
+        !out.iter().any(|e| matches!(e, Effect::Alert(_))),
+        "{out:?}"
+    );
+    let live = engine.finish(at("2026-04-01T00:00:00Z"));
+    es.push(late);
+    let replay = run(&p, es, "2026-04-01T00:00:00Z");
+    assert_eq!(metric_alerts(&live.alerts), metric_alerts(&replay.alerts));
+    assert_eq!(
+        metric_alerts(&replay.alerts),
+        [(
+            "acceptance-below-75:2026Q1".to_string(),
+            at("2026-03-06T15:00:00Z"),
+            "acceptance rate 50.0% for hand-offs of 2026Q1 (2 accepted of 4 decided) is under 75%"
+                .to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_late_decision_that_moves_a_raised_alert_needs_a_replay() {
+    // Without c0's acceptance of 3 March the tallies run R R A R: 1/4 = 25%,
+    // raised on 7 March by d4. In its place the acceptance makes the 4th
+    // decision d3 of 6 March the crossing (2/4 = 50%): the raised alert
+    // would change, so the engine asks for a replay.
+    let (p, es) = decisions(&["accepted", "rejected", "rejected", "accepted", "rejected"]);
+    let (late, early): (Vec<Event>, Vec<Event>) = es.into_iter().partition(|e| e.id == "d0");
+    let mut engine = engine_after(&p, early);
+    assert!(!engine.needs_replay());
+    assert!(engine.can_apply_late(&late[0]));
+    let mut out = Vec::new();
+    engine.apply(&late[0], &mut out);
+    assert!(engine.needs_replay());
+}

@@ -1,5 +1,6 @@
-//! Shared by the core benchmarks: the generated input, timing statistics
-//! and where results go.
+//! Shared by the benchmarks: the generated input, timing statistics and
+//! where results go; `serve` starts and watches the real `handoff serve`
+//! for the live benchmarks.
 //!
 //! The *input* is a year of `handoff gen` events (seed 7, from 2026-01-01)
 //! for `HANDOFF_BENCH_ACCOUNTS` accounts (default 100,000, about 1.35
@@ -10,6 +11,8 @@
 //! gathers into `bench/RESULTS-core.md`.
 
 #![allow(dead_code)]
+
+pub mod serve;
 
 use std::path::PathBuf;
 use std::time::Instant;

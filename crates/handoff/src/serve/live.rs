@@ -9,10 +9,16 @@
 //!
 //! The engine is *settled* up to the last event it applied (by
 //! [`sort_events`] order) and the last deadline it judged. An ingested event
-//! that sorts after both is applied in place; one that sorts before either
-//! is *out of order*: it could change what was already judged, so the
-//! engine is rebuilt from the log once the event is stored (results depend
-//! on the set of events, not on their arrival).
+//! that sorts after both is applied in place. One that sorts before either
+//! is *late*: it is applied in place too when the engine can tell that
+//! nothing applied or judged after its instant touched what it touches
+//! ([`Engine::can_apply_late`]: its account, its contact, the reps), which
+//! is the common case when several sources post at once. Otherwise it is
+//! *out of order*: it could change what was already judged, so the engine
+//! is rebuilt from the log once the event is stored, as it is when a late
+//! decision would change an acceptance-rate alert already raised
+//! ([`Engine::needs_replay`]). Results depend on the set of events, not on
+//! their arrival.
 //!
 //! Every alert the engine raises goes to the store's *outbox* under its
 //! stable id, inserted once: with its events in one transaction on ingest,
@@ -96,7 +102,9 @@ struct LiveState {
 impl LiveState {
     fn new(policy: &'static Policy) -> LiveState {
         LiveState {
-            engine: Engine::new(policy),
+            // Every alert is taken from the effects and recorded in the
+            // outbox: a list in the engine would only grow.
+            engine: Engine::new(policy).forget_alerts(),
             last_event: None,
             last_fired: None,
             held: VecDeque::new(),
@@ -127,15 +135,17 @@ impl LiveState {
         let mut effects = Vec::new();
         self.engine.apply(ev, &mut effects);
         collect_alerts(effects, alerts);
-        self.last_event = Some(sort_key(ev));
+        // A late event applied in place leaves the latest where it was.
+        self.last_event = self.last_event.take().max(Some(sort_key(ev)));
     }
 
-    /// Whether `ev` sorts after everything settled, so that applying it
-    /// now gives what a replay would.
+    /// Whether applying `ev` now gives what a replay would: it sorts after
+    /// everything settled, or it is late but touches nothing settled after
+    /// it ([`Engine::can_apply_late`]).
     fn in_order(&self, ev: &Event) -> bool {
         let after_fired = self.last_fired.is_none_or(|d| ev.at_utc() > d);
         let after_last = self.last_event.as_ref().is_none_or(|k| sort_key(ev) > *k);
-        after_fired && after_last
+        (after_fired && after_last) || self.engine.can_apply_late(ev)
     }
 
     /// The held-back events due at `now`, removed from the queue.
@@ -451,6 +461,15 @@ impl Live {
         now: DateTime<Utc>,
         own: &HashSet<String>,
     ) -> Result<usize> {
+        // Right after this service stored `own`: when they alone fill the
+        // log since the position, there is nothing to read back.
+        if !own.is_empty() {
+            let last = store.last_position()?;
+            if last == st.position + own.len() as i64 {
+                st.position = last;
+                return Ok(0);
+            }
+        }
         let (news, position) = store
             .events_after(st.position, own)
             .context("reading events stored by other writers")?;
@@ -477,7 +496,7 @@ impl Live {
         st.hold(later);
         let rows = self.outbox_rows(&alerts)?;
         let mut recorded = store.outbox_record(&rows, now)?;
-        if self.reassign(st, store, &alerts, now)? > 0 {
+        if st.engine.needs_replay() || self.reassign(st, store, &alerts, now)? > 0 {
             recorded += self.rebuild(st, store, now)?;
         }
         Ok(recorded)
@@ -539,6 +558,10 @@ impl Live {
                     // Another writer stored some of these in between.
                     let why = anyhow!("{} of {} new events stored", outcome.inserted, fresh.len());
                     self.recover(&mut st, store, &why);
+                } else if st.engine.needs_replay() {
+                    // A late decision would change an alert its watch had
+                    // raised: only a replay in order gives the right state.
+                    recorded += self.rebuild(&mut st, store, now)?;
                 } else if self.reassign(&st, store, &alerts, now)? > 0 {
                     recorded += self.rebuild(&mut st, store, now)?;
                 } else {

@@ -135,6 +135,8 @@ trait Backend: Send {
         now: DateTime<Utc>,
     ) -> Result<(AppendOutcome, usize)>;
     fn event_count(&self) -> Result<u64>;
+    /// The log position of the latest event stored (0 for none).
+    fn last_position(&self) -> Result<i64>;
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>>;
     /// Every event as (log position, payload), by instant then id.
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()>;
@@ -306,6 +308,11 @@ impl Store {
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64> {
         self.backend.event_count()
+    }
+
+    /// The log position of the latest event stored, 0 for an empty log.
+    pub fn last_position(&self) -> Result<i64> {
+        self.backend.last_position()
     }
 
     /// Which of `ids` are stored already (the live engine applies only

@@ -362,6 +362,14 @@ impl Backend for Postgres {
         Ok(row.get::<_, i64>(0).try_into()?)
     }
 
+    fn last_position(&self) -> Result<i64> {
+        let row = wait(
+            self.client()?
+                .query_typed_one("SELECT coalesce(max(seq), 0)::bigint FROM events", &[]),
+        )?;
+        Ok(row.get(0))
+    }
+
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
         let ids = ids.to_vec();
         let rows = wait(self.client()?.query_typed(

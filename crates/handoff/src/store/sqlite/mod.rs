@@ -192,6 +192,12 @@ impl Backend for Sqlite {
             .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
     }
 
+    fn last_position(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
         let mut stmt = self
             .conn
