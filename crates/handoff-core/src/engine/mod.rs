@@ -18,6 +18,7 @@ mod clocks;
 mod escalate;
 mod reassign;
 mod records;
+mod versions;
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 pub use escalate::{acting_on, auto_reassign_id};
 pub use reassign::pick_reassignee;
 pub use records::*;
+pub use versions::PolicyVersion;
 
 use crate::event::{
     AccountFacts, Activity, Event, EventBody, Opportunity, RepFacts, Stage, StageAssertion,
@@ -74,6 +76,8 @@ struct Timer {
     /// 0: the clock's deadline; n: step n of alert rule `rule`'s chain.
     step: u32,
     rule: u32,
+    /// Index of the policy version whose alert rule scheduled the step.
+    version: u32,
 }
 
 /// Accounts by id: the records in a vector, found through a small index.
@@ -131,9 +135,14 @@ pub struct Engine<'p> {
     reps: BTreeMap<String, RepFacts>,
     timers: BinaryHeap<Reverse<Timer>>,
     alerts: Vec<Alert>,
-    watches: HashMap<(usize, String), RateWatch>,
+    /// By alert rule id and period label.
+    watches: HashMap<(String, String), RateWatch>,
     now: Option<DateTime<Utc>>,
     events: u64,
+    /// The versions followed (one for [`Engine::new`]) and the index of the
+    /// one in force ([`versions`]).
+    versions: Vec<PolicyVersion<'p>>,
+    current: usize,
 }
 
 impl<'p> Engine<'p> {
@@ -149,6 +158,12 @@ impl<'p> Engine<'p> {
             watches: HashMap::new(),
             now: None,
             events: 0,
+            versions: vec![PolicyVersion {
+                number: 0,
+                effective_at: DateTime::<Utc>::MIN_UTC,
+                policy,
+            }],
+            current: 0,
         }
     }
 
@@ -187,8 +202,10 @@ impl<'p> Engine<'p> {
             let Some(Reverse(timer)) = self.timers.pop() else {
                 break;
             };
+            self.switch_to(timer.due);
             self.fire(timer, out);
         }
+        self.switch_to(t);
         if self.now.is_none_or(|n| n < t) {
             self.now = Some(t);
         }
@@ -822,7 +839,7 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Effect>,
     ) {
         let tz = self.policy.org_calendar().tz();
-        for (idx, rule) in self.policy.alerts.iter().enumerate() {
+        for rule in &self.policy.alerts {
             let AlertTrigger::Metric {
                 metric,
                 threshold,
@@ -838,7 +855,10 @@ impl<'p> Engine<'p> {
                 continue;
             }
             let p = crate::period::Period::containing(period, handoff_at, tz);
-            let w = self.watches.entry((idx, p.label.clone())).or_default();
+            let w = self
+                .watches
+                .entry((rule.id.clone(), p.label.clone()))
+                .or_default();
             if accepted {
                 w.accepted += 1;
             } else {
@@ -900,6 +920,7 @@ impl<'p> Engine<'p> {
                 }),
                 evidence: vec![ev.id.clone()],
                 step: 0,
+                policy_version: self.version_in_force(),
             };
             out.push(Effect::Alert(alert.clone()));
             self.alerts.push(alert);
