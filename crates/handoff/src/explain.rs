@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use handoff_core::engine::{AccountRecord, Alert, ClockRecord, ClockState, Cycle};
 
 use crate::cli::ExplainArgs;
-use crate::replay::{load_policy, open_existing, parse_as_of, replay_in_memory};
+use crate::replay::{load_policies, open_existing, parse_as_of, replay_in_memory};
 use crate::report::hm;
 
 /// Runs `handoff explain`.
@@ -23,9 +23,10 @@ use crate::report::hm;
 pub fn run(args: &ExplainArgs) -> Result<u8> {
     let db = args.store.location()?;
     let store = open_existing(&db)?;
-    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
+    let policies = load_policies(&store, args.store.policy.as_deref())?;
+    let policy = &policies.latest().policy;
     let as_of = parse_as_of(args.as_of.as_deref())?;
-    let snapshot = replay_in_memory(&store, &policy, as_of)?;
+    let snapshot = replay_in_memory(&store, &policies, as_of)?;
     let find = |id: &str| {
         snapshot
             .accounts

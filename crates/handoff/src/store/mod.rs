@@ -164,6 +164,11 @@ trait Backend: Send {
     fn meta_or_set(&mut self, key: &str, value: &str) -> Result<String>;
     fn add_policy(&mut self, text: &str) -> Result<()>;
     fn policy_text(&self) -> Result<Option<String>>;
+    /// Records a version under the next number, refusing (through
+    /// [`next_policy_version`]) one effective before the latest, and
+    /// recognising the latest's text.
+    fn add_policy_version(&mut self, v: &NewPolicyVersion<'_>) -> Result<VersionOutcome>;
+    fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>>;
     fn has_token_named(&self, name: &str) -> Result<bool>;
     fn insert_token(&mut self, token: &StoredToken) -> Result<()>;
     fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>>;
@@ -447,12 +452,37 @@ impl Store {
     }
 
     /// Records the policy text last used; a text equal to the current one
-    /// is not stored again.
+    /// is not stored again. This is not a policy version: versions come
+    /// only from [`Store::add_policy_version`] (`handoff policy apply`).
     pub fn save_policy(&mut self, text: &str) -> Result<()> {
         if self.policy_text()?.as_deref() == Some(text) {
             return Ok(());
         }
         self.backend.add_policy(text)
+    }
+
+    /// Records a new policy version; see [`next_policy_version`] for what
+    /// is refused and what is recognised as already recorded.
+    pub fn add_policy_version(&mut self, v: &NewPolicyVersion<'_>) -> Result<VersionOutcome> {
+        let outcome = self.backend.add_policy_version(v)?;
+        match outcome {
+            VersionOutcome::Recorded(number) => tracing::info!(
+                number,
+                effective_at = ?v.effective_at,
+                name = v.name,
+                applied_by = v.applied_by,
+                "policy version recorded"
+            ),
+            VersionOutcome::Unchanged(number) => {
+                tracing::info!(number, name = v.name, "policy already the latest version")
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Every policy version, by number.
+    pub fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>> {
+        self.backend.policy_versions()
     }
 
     /// The policy text last used, if any.
@@ -495,6 +525,108 @@ impl Store {
     pub fn sync_every_commit(&mut self) -> Result<()> {
         self.backend.sync_every_commit()
     }
+}
+
+/// A policy version to record.
+#[derive(Debug, Clone)]
+pub struct NewPolicyVersion<'a> {
+    /// `None`: in force from the beginning of time.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Where it came from, e.g. the file applied.
+    pub name: &'a str,
+    pub text: &'a str,
+    /// Who applied it.
+    pub applied_by: &'a str,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What recording a policy version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionOutcome {
+    /// Recorded under this number.
+    Recorded(u32),
+    /// The text is the latest version's (this number): nothing recorded.
+    Unchanged(u32),
+}
+
+/// A stored policy version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyVersionRow {
+    pub number: u32,
+    /// `None`: in force from the beginning of time.
+    pub effective_at: Option<DateTime<Utc>>,
+    pub name: String,
+    pub text: String,
+    /// Hex SHA-256 of `text`.
+    pub sha256: String,
+    pub applied_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The columns every backend selects for a policy version, in
+/// [`VersionColumns`] order.
+const VERSION_COLUMNS: &str = "number, effective_at, name, text, sha256, applied_by, recorded_at";
+
+/// A policy version row's columns as stored (instants as RFC 3339 text).
+type VersionColumns = (u32, Option<String>, String, String, String, String, String);
+
+impl PolicyVersionRow {
+    /// From the columns as stored.
+    fn from_columns(c: VersionColumns) -> Result<Self> {
+        let instant = |t: &str| -> Result<DateTime<Utc>> {
+            Ok(DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("policy version {}: bad instant {t:?}", c.0))?
+                .with_timezone(&Utc))
+        };
+        Ok(PolicyVersionRow {
+            number: c.0,
+            effective_at: c.1.as_deref().map(instant).transpose()?,
+            recorded_at: instant(&c.6)?,
+            name: c.2,
+            text: c.3,
+            sha256: c.4,
+            applied_by: c.5,
+        })
+    }
+}
+
+/// Hex SHA-256 of a policy text: how a version is recognised.
+pub fn policy_sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What recording `v` after `latest` does: nothing when its text is the
+/// latest version's (applying the same policy twice is one version), else
+/// it takes the next number. Refused when `v` would take effect before the
+/// latest version does: history is never re-decided under a new version,
+/// so a version may only begin at or after the instant the one before it
+/// began.
+fn next_policy_version(
+    latest: Option<&PolicyVersionRow>,
+    v: &NewPolicyVersion<'_>,
+) -> Result<VersionOutcome> {
+    let Some(latest) = latest else {
+        return Ok(VersionOutcome::Recorded(1));
+    };
+    if latest.sha256 == policy_sha256(v.text) {
+        return Ok(VersionOutcome::Unchanged(latest.number));
+    }
+    let begins = |t: Option<DateTime<Utc>>| {
+        t.map_or("the beginning of time".to_string(), |t| t.to_rfc3339())
+    };
+    if v.effective_at < latest.effective_at || v.effective_at.is_none() {
+        anyhow::bail!(
+            "a policy version effective from {} would begin before version {}, in force from \
+             {}; versions never rewrite what came before: give --effective at or after {} \
+             (or leave it out for now)",
+            begins(v.effective_at),
+            latest.number,
+            begins(latest.effective_at),
+            begins(latest.effective_at)
+        );
+    }
+    Ok(VersionOutcome::Recorded(latest.number + 1))
 }
 
 /// An API token as kept in the store: who holds it, its role, and the
