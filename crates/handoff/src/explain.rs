@@ -56,10 +56,18 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
         .filter(|a| a.account.as_deref() == Some(account.id.as_str()))
         .collect();
     if args.json {
-        let v = serde_json::json!({ "account": account, "alerts": alerts });
+        let v = serde_json::json!({
+            "account": account,
+            "alerts": alerts,
+            "policy": policies.to_json(DateTime::<Utc>::MIN_UTC, as_of),
+        });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", story(account, &alerts, policy.org_calendar().tz()));
+        println!(
+            "Judged under {}.",
+            policies.describe(DateTime::<Utc>::MIN_UTC, as_of)
+        );
     }
     Ok(crate::cli::EXIT_OK)
 }
@@ -323,14 +331,19 @@ fn clock_story(out: &mut String, k: &ClockRecord, tz: Tz) {
         .and_then(|v| v.as_str().map(String::from));
     let _ = writeln!(
         out,
-        "  clock {} ({}, {} time on calendar {}): started {} by [{}], deadline {}",
+        "  clock {} ({}, {} time on calendar {}): started {} by [{}], deadline {}{}",
         k.commitment,
         k.kind,
         basis.unwrap_or_default(),
         k.calendar,
         when(k.start_at, tz),
         k.start_event,
-        when(k.deadline, tz)
+        when(k.deadline, tz),
+        if k.policy_version > 0 {
+            format!(" (policy v{})", k.policy_version)
+        } else {
+            String::new()
+        }
     );
     let elapsed = hm(k.elapsed_s.map(|s| s as f64));
     let end = match k.state {

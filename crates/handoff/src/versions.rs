@@ -54,8 +54,8 @@ pub fn run_apply(args: &PolicyApplyArgs) -> Result<u8> {
             eprintln!(
                 "handoff: recorded {name} as policy v{n} (sha256 {}), in force from {}",
                 &row.sha256[..12],
-                row.effective_at
-                    .map_or("the beginning".to_string(), |t| t.to_rfc3339())
+                row.effective_at.map_or("the beginning".to_string(), |t| t
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             );
         }
     }
@@ -168,8 +168,9 @@ pub fn run_list(args: &PolicyListArgs) -> Result<u8> {
             for r in &rows {
                 t.push(vec![
                     format!("v{}", r.number),
-                    r.effective_at
-                        .map_or("the beginning".to_string(), |t| t.to_rfc3339()),
+                    r.effective_at.map_or("the beginning".to_string(), |t| {
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    }),
                     r.name.clone(),
                     r.sha256[..12].to_string(),
                     r.applied_by.clone(),

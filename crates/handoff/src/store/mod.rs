@@ -613,7 +613,9 @@ fn next_policy_version(
         return Ok(VersionOutcome::Unchanged(latest.number));
     }
     let begins = |t: Option<DateTime<Utc>>| {
-        t.map_or("the beginning of time".to_string(), |t| t.to_rfc3339())
+        t.map_or("the beginning of time".to_string(), |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
     };
     if v.effective_at < latest.effective_at || v.effective_at.is_none() {
         anyhow::bail!(
