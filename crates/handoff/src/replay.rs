@@ -11,9 +11,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
-use handoff_core::engine::{
-    sort_events, AccountRecord, Alert, DataWarning, Engine, PolicyVersion, Snapshot,
-};
+use handoff_core::engine::{AccountRecord, Alert, DataWarning, Engine, PolicyVersion, Snapshot};
 use handoff_core::Policy;
 use tracing::info;
 
@@ -307,8 +305,7 @@ pub fn rebuild_as_of(
     policies: &Policies,
     as_of: DateTime<Utc>,
 ) -> Result<RebuildSummary> {
-    let mut events = store.events_ordered().context("reading the event log")?;
-    sort_events(&mut events);
+    let events = store.events_for_replay().context("reading the event log")?;
     let first = events.first().map(|e| e.at_utc());
     let last = events.last().map(|e| e.at_utc());
     let replay = replay_events(policies, &events, as_of);
@@ -437,8 +434,7 @@ pub struct Replay {
 /// Replays the stored log in memory, without storing anything: events up
 /// to `as_of` only, clocks judged as of `as_of`. Prints nothing.
 pub fn replay_log(store: &Store, policy: &Policies, as_of: DateTime<Utc>) -> Result<Replay> {
-    let mut events = store.events_ordered().context("reading the event log")?;
-    sort_events(&mut events);
+    let events = store.events_for_replay().context("reading the event log")?;
     Ok(replay_events(policy, &events, as_of))
 }
 
@@ -502,8 +498,7 @@ pub fn replay_log_with_touches(
     policy: &Policies,
     as_of: DateTime<Utc>,
 ) -> Result<(Replay, handoff_core::attribution::TouchLog)> {
-    let mut events = store.events_ordered().context("reading the event log")?;
-    sort_events(&mut events);
+    let events = store.events_for_replay().context("reading the event log")?;
     let mut touches = handoff_core::attribution::TouchLog::default();
     let replay = replay_events_with(policy, &events, as_of, |ev| touches.add(ev));
     Ok((replay, touches))

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
-use handoff_core::engine::{sort_events, Engine, Snapshot};
+use handoff_core::engine::{Engine, Snapshot};
 use handoff_core::metrics::{self, CommitmentResult, Scorecard, Status};
 use handoff_core::period::Period;
 use handoff_core::{Event, Policy};
@@ -38,8 +38,7 @@ pub fn run(args: &WhatifArgs) -> Result<u8> {
         _ => whole_history(&store, tz)?,
     };
     let started = std::time::Instant::now();
-    let mut events = store.events_ordered().context("reading the event log")?;
-    sort_events(&mut events);
+    let mut events = store.events_for_replay().context("reading the event log")?;
     let known = events.partition_point(|e| e.at_utc() <= as_of);
     events.truncate(known);
     tracing::info!(

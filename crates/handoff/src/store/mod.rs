@@ -33,6 +33,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use handoff_core::engine::sort_events;
 use handoff_core::event::Event;
 
 pub use location::{Location, PgUrl};
@@ -138,6 +139,9 @@ trait Backend: Send {
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>>;
     /// Every event as (log position, payload), by instant then id.
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()>;
+    /// Every stored event in log position order (`seq`): the cheapest
+    /// order to read, for callers that sort the events themselves.
+    fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()>;
     /// Events after `position` by log position: (position, payload) of each
     /// whose id is not in `except`, and the last position read.
     fn events_after(
@@ -251,6 +255,42 @@ fn judge(outcome: &mut AppendOutcome, row: &Prepared<'_>, kept: &str, from: &Pro
     });
 }
 
+/// Stored payloads read for parsing together: one buffer for the text,
+/// not one allocation per event.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    /// Log position and end offset in `text` of each payload.
+    ends: Vec<(i64, usize)>,
+}
+
+impl Batch {
+    /// Payloads per batch: enough to keep a parsing thread busy for a while,
+    /// few enough that the batches in flight stay small.
+    const SIZE: usize = 8192;
+
+    fn push(&mut self, seq: i64, payload: &str) {
+        self.text.push_str(payload);
+        self.ends.push((seq, self.text.len()));
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn parse(self) -> Result<Vec<Event>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&(seq, end)| {
+                let event = parse_stored(seq, &self.text[start..end]);
+                start = end;
+                event
+            })
+            .collect()
+    }
+}
+
 fn parse_stored(seq: i64, payload: &str) -> Result<Event> {
     Event::from_json(payload)
         .with_context(|| format!("reading stored event #{seq}: payload {payload}"))
@@ -341,6 +381,70 @@ impl Store {
             Ok(())
         })?;
         Ok((events, position))
+    }
+
+    /// Every stored event in engine order ([`sort_events`]), for a replay:
+    /// read in log position order (a sequential scan, not an index walk),
+    /// parsed on every core while the reading goes on, then sorted.
+    /// The same events as [`Store::events_ordered`] after `sort_events`.
+    pub fn events_for_replay(&self) -> Result<Vec<Event>> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (jobs, inbox) = std::sync::mpsc::sync_channel::<(usize, Batch)>(threads * 2);
+        let inbox = std::sync::Mutex::new(inbox);
+        let (done, results) = std::sync::mpsc::channel::<(usize, Result<Vec<Event>>)>();
+        let mut parsed: Vec<Option<Vec<Event>>> = Vec::new();
+        std::thread::scope(|s| -> Result<()> {
+            for _ in 0..threads {
+                let (inbox, done) = (&inbox, done.clone());
+                s.spawn(move || loop {
+                    let job = inbox.lock().map(|rx| rx.recv());
+                    let Ok(Ok((index, batch))) = job else { break };
+                    if done.send((index, batch.parse())).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(done);
+            let mut batch = Batch::default();
+            let mut sent = 0;
+            let read = self
+                .backend
+                .for_each_event_by_position(&mut |seq, payload| {
+                    batch.push(seq, payload);
+                    if batch.len() == Batch::SIZE {
+                        let full = std::mem::take(&mut batch);
+                        jobs.send((sent, full))
+                            .map_err(|_| anyhow::anyhow!("a parsing thread stopped"))?;
+                        sent += 1;
+                    }
+                    Ok(())
+                });
+            if read.is_ok() && batch.len() > 0 {
+                let _ = jobs.send((sent, batch));
+                sent += 1;
+            }
+            drop(jobs);
+            parsed.resize_with(sent, || None);
+            let mut first_error = read.err();
+            for (index, events) in results.iter() {
+                match events {
+                    Ok(events) => parsed[index] = Some(events),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })?;
+        let mut events = Vec::with_capacity(parsed.iter().flatten().map(Vec::len).sum());
+        for batch in parsed {
+            events.extend(batch.context("a batch of events was not parsed")?);
+        }
+        sort_events(&mut events);
+        Ok(events)
     }
 
     /// Streams every stored event in the order of [`Store::events_ordered`]

@@ -127,6 +127,21 @@ pub(super) struct Postgres {
 }
 
 impl Postgres {
+    /// Streams (seq, payload) rows of `sql` to `f`.
+    fn events_in(&self, sql: &str, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        let client = self.client()?;
+        let client: &Client = &client;
+        wait(async {
+            let rows = client.query_typed_raw(sql, NO_PARAMS).await?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                f(row.get(0), row.get(1))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Connects to the database at `url` and brings its schema up to date.
     pub(super) fn connect(url: &PgUrl) -> Result<Postgres> {
         let mut store = Postgres {
@@ -376,22 +391,11 @@ impl Backend for Postgres {
     }
 
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
-        let client = self.client()?;
-        let client: &Client = &client;
-        wait(async {
-            let rows = client
-                .query_typed_raw(
-                    "SELECT seq, payload FROM events ORDER BY at_utc, id",
-                    NO_PARAMS,
-                )
-                .await?;
-            let mut rows = std::pin::pin!(rows);
-            while let Some(row) = rows.next().await {
-                let row = row?;
-                f(row.get(0), row.get(1))?;
-            }
-            Ok(())
-        })
+        self.events_in("SELECT seq, payload FROM events ORDER BY at_utc, id", f)
+    }
+
+    fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        self.events_in("SELECT seq, payload FROM events ORDER BY seq", f)
     }
 
     fn events_after(

@@ -220,6 +220,19 @@ impl Backend for Sqlite {
         Ok(())
     }
 
+    fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, payload FROM events ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let payload = row.get_ref(1)?.as_str()?;
+            f(seq, payload)?;
+        }
+        Ok(())
+    }
+
     fn events_after(
         &self,
         position: i64,
