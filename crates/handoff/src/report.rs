@@ -153,7 +153,7 @@ fn to_json(
             obj.extend(more);
         }
     }
-    v["clocks_by_version"] = clocks_by_version(snapshot, from, to);
+    v["policy"]["clocks_by_version"] = clocks_by_version(snapshot, from, to);
     if let (Some(by), Some(rows)) = (by, rows) {
         v["by"] = serde_json::to_value(by)?;
         v["breakdown"] = rows
