@@ -592,7 +592,11 @@ fn the_direct_parse_gives_what_the_derived_deserialize_gives() {
         let derived: Event = serde_json::from_str(line).unwrap();
         assert_eq!(Event::from_json(line).unwrap(), derived, "{line}");
         let canonical = serde_json::to_string(&derived).unwrap();
-        assert_eq!(Event::from_json(&canonical).unwrap(), derived, "{canonical}");
+        assert_eq!(
+            Event::from_json(&canonical).unwrap(),
+            derived,
+            "{canonical}"
+        );
         types.insert(derived.type_name());
     }
     assert!(types.len() >= 10, "only {types:?}");

@@ -275,6 +275,35 @@ fn a_policy_change_in_the_middle_of_a_history(db: TestDb) {
     ]);
     assert!(said.contains("the store has policy versions"), "{said}");
 
+    // whatif's current side follows the versions: against v2 over the
+    // whole history only straddle changes (v2 alone would have set its
+    // deadline at 15:00Z, before the 16:00Z touch); early and late breach
+    // either way.
+    let (out, _) = ok(&[
+        "whatif",
+        "--db",
+        dbarg,
+        "--policy",
+        v2.to_str().unwrap(),
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-04-01",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "json",
+    ]);
+    let w: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        w["policies"]["current"],
+        "Example Co [policy v2 (from 2026-03-04T00:00Z), v1 before]"
+    );
+    let changed = w["accounts"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["account"], "straddle");
+    assert_eq!(changed[0]["breached"], serde_json::json!([false, true]));
+
     // A named file is a look at the history under that one policy: v2
     // alone meets none of the three.
     let v2_only = report(dbarg, &["--policy", v2.to_str().unwrap()]);
