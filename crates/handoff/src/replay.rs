@@ -305,7 +305,8 @@ pub fn rebuild_as_of(
     policies: &Policies,
     as_of: DateTime<Utc>,
 ) -> Result<RebuildSummary> {
-    let events = store.events_for_replay().context("reading the event log")?;
+    let log = store.events_for_replay().context("reading the event log")?;
+    let events = log.ordered();
     let first = events.first().map(|e| e.at_utc());
     let last = events.last().map(|e| e.at_utc());
     let replay = replay_events(policies, &events, as_of);
@@ -434,8 +435,8 @@ pub struct Replay {
 /// Replays the stored log in memory, without storing anything: events up
 /// to `as_of` only, clocks judged as of `as_of`. Prints nothing.
 pub fn replay_log(store: &Store, policy: &Policies, as_of: DateTime<Utc>) -> Result<Replay> {
-    let events = store.events_for_replay().context("reading the event log")?;
-    Ok(replay_events(policy, &events, as_of))
+    let log = store.events_for_replay().context("reading the event log")?;
+    Ok(replay_events(policy, &log.ordered(), as_of))
 }
 
 /// [`replay_log`] for the command line: tells the person at the terminal
@@ -464,7 +465,7 @@ fn say_left_out(left_out: usize, as_of: DateTime<Utc>) {
 /// the clocks as of then.
 fn replay_events(
     policy: &Policies,
-    events: &[handoff_core::Event],
+    events: &[&handoff_core::Event],
     as_of: DateTime<Utc>,
 ) -> Replay {
     replay_events_with(policy, events, as_of, |_| {})
@@ -473,7 +474,7 @@ fn replay_events(
 /// [`replay_events`], showing each applied event to `see` as well.
 fn replay_events_with(
     policy: &Policies,
-    events: &[handoff_core::Event],
+    events: &[&handoff_core::Event],
     as_of: DateTime<Utc>,
     mut see: impl FnMut(&handoff_core::Event),
 ) -> Replay {
@@ -498,7 +499,8 @@ pub fn replay_log_with_touches(
     policy: &Policies,
     as_of: DateTime<Utc>,
 ) -> Result<(Replay, handoff_core::attribution::TouchLog)> {
-    let events = store.events_for_replay().context("reading the event log")?;
+    let log = store.events_for_replay().context("reading the event log")?;
+    let events = log.ordered();
     let mut touches = handoff_core::attribution::TouchLog::default();
     let replay = replay_events_with(policy, &events, as_of, |ev| touches.add(ev));
     Ok((replay, touches))

@@ -38,7 +38,8 @@ pub fn run(args: &WhatifArgs) -> Result<u8> {
         _ => whole_history(&store, tz)?,
     };
     let started = std::time::Instant::now();
-    let mut events = store.events_for_replay().context("reading the event log")?;
+    let log = store.events_for_replay().context("reading the event log")?;
+    let mut events = log.ordered();
     let known = events.partition_point(|e| e.at_utc() <= as_of);
     events.truncate(known);
     tracing::info!(
@@ -79,12 +80,12 @@ pub fn run(args: &WhatifArgs) -> Result<u8> {
 
 /// Replays `events` (in engine order, all at or before `as_of`) under
 /// `policy` and judges the clocks as of `as_of`.
-pub fn replay(policy: &Policy, events: &[Event], as_of: DateTime<Utc>) -> Snapshot {
+pub fn replay(policy: &Policy, events: &[&Event], as_of: DateTime<Utc>) -> Snapshot {
     replay_on(Engine::new(policy), events, as_of)
 }
 
 /// [`replay`] on a given engine (e.g. one following the store's versions).
-pub fn replay_on(mut engine: Engine<'_>, events: &[Event], as_of: DateTime<Utc>) -> Snapshot {
+pub fn replay_on(mut engine: Engine<'_>, events: &[&Event], as_of: DateTime<Utc>) -> Snapshot {
     let mut effects = Vec::new();
     for ev in events {
         engine.apply(ev, &mut effects);
@@ -162,7 +163,7 @@ impl Comparison {
 pub fn compare(
     current_versions: &Policies,
     candidate: &Policy,
-    events: &[Event],
+    events: &[&Event],
     period: &Period,
     as_of: DateTime<Utc>,
 ) -> Comparison {
@@ -395,7 +396,7 @@ impl Sweep {
     pub fn run(
         &self,
         policy_text: &str,
-        events: &[Event],
+        events: &[&Event],
         period: &Period,
         as_of: DateTime<Utc>,
     ) -> Result<Vec<SweepRow>> {

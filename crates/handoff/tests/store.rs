@@ -533,7 +533,8 @@ fn the_replay_read_gives_the_ordered_events_in_engine_order(db: TestDb) {
     store.append(&events).unwrap();
     let mut expected = store.events_ordered().unwrap();
     handoff_core::engine::sort_events(&mut expected);
-    let got = store.events_for_replay().unwrap();
+    let log = store.events_for_replay().unwrap();
+    let got: Vec<Event> = log.ordered().into_iter().cloned().collect();
     assert_eq!(got.len(), 20_000);
     assert!(
         got == expected,
