@@ -287,7 +287,6 @@ impl ReplayLog {
 
 /// Stored payloads read for parsing together: one buffer for the text,
 /// not one allocation per event.
-#[derive(Default)]
 struct Batch {
     text: String,
     /// Log position and end offset in `text` of each payload.
@@ -299,6 +298,15 @@ impl Batch {
     /// few enough that the batches in flight stay small.
     const SIZE: usize = 8192;
 
+    /// Room for a batch of typical payloads (a few hundred bytes each),
+    /// so that filling it does not grow it step by step.
+    fn new() -> Batch {
+        Batch {
+            text: String::with_capacity(Batch::SIZE * 320),
+            ends: Vec::with_capacity(Batch::SIZE),
+        }
+    }
+
     fn push(&mut self, seq: i64, payload: &str) {
         self.text.push_str(payload);
         self.ends.push((seq, self.text.len()));
@@ -308,7 +316,12 @@ impl Batch {
         self.ends.len()
     }
 
-    fn parse(self) -> Result<Vec<Event>> {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn parse(&self) -> Result<Vec<Event>> {
         let mut start = 0;
         self.ends
             .iter()
@@ -422,27 +435,36 @@ impl Store {
         let (jobs, inbox) = std::sync::mpsc::sync_channel::<(usize, Batch)>(threads * 2);
         let inbox = std::sync::Mutex::new(inbox);
         let (done, results) = std::sync::mpsc::channel::<(usize, Result<Vec<Event>>)>();
+        // Parsed batches come back empty to be filled again: the same few
+        // buffers serve the whole log instead of fresh memory per batch.
+        let (emptied, spare) = std::sync::mpsc::channel::<Batch>();
         let mut parsed: Vec<Option<Vec<Event>>> = Vec::new();
         std::thread::scope(|s| -> Result<()> {
             for _ in 0..threads {
-                let (inbox, done) = (&inbox, done.clone());
+                let (inbox, done, emptied) = (&inbox, done.clone(), emptied.clone());
                 s.spawn(move || loop {
                     let job = inbox.lock().map(|rx| rx.recv());
-                    let Ok(Ok((index, batch))) = job else { break };
-                    if done.send((index, batch.parse())).is_err() {
+                    let Ok(Ok((index, mut batch))) = job else {
+                        break;
+                    };
+                    let parsed = batch.parse();
+                    batch.clear();
+                    let _ = emptied.send(batch);
+                    if done.send((index, parsed)).is_err() {
                         break;
                     }
                 });
             }
             drop(done);
-            let mut batch = Batch::default();
+            let mut batch = Batch::new();
             let mut sent = 0;
             let read = self
                 .backend
                 .for_each_event_by_position(&mut |seq, payload| {
                     batch.push(seq, payload);
                     if batch.len() == Batch::SIZE {
-                        let full = std::mem::take(&mut batch);
+                        let next = spare.try_recv().unwrap_or_else(|_| Batch::new());
+                        let full = std::mem::replace(&mut batch, next);
                         jobs.send((sent, full))
                             .map_err(|_| anyhow::anyhow!("a parsing thread stopped"))?;
                         sent += 1;
