@@ -97,8 +97,32 @@ fn first_touch(db: &str, account: &str) -> Value {
         .clone()
 }
 
+/// `handoff policy apply --db DB [extra...] FILE`.
+fn apply(db: &str, file: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["policy", "apply", "--db", db];
+    args.extend_from_slice(extra);
+    args.push(file.to_str().unwrap());
+    handoff(&args)
+}
+
+/// The stderr of a command that succeeded.
+fn said(out: Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// The JSON report of March 2026, with `extra` options.
 fn report(db: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["report", "--db", db, "--as-of", AS_OF, "--month", "2026-03"];
+    report_month(db, "2026-03", extra)
+}
+
+fn report_month(db: &str, month: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["report", "--db", db, "--as-of", AS_OF, "--month", month];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--format", "json"]);
     serde_json::from_str(&ok(&args).0).unwrap()
@@ -141,42 +165,20 @@ fn a_policy_change_in_the_middle_of_a_history(db: TestDb) {
     // The change, effective Wed 4 March 00:00Z. The store's first version
     // with an instant: the policy used so far (v1.toml, recorded by the
     // import) becomes version 1 from the beginning.
-    let (_, said) = ok(&[
-        "policy",
-        "apply",
-        "--db",
+    let text = said(apply(
         dbarg,
-        "--effective",
-        "2026-03-04T00:00:00Z",
-        "--by",
-        "ops-lead",
-        v2.to_str().unwrap(),
-    ]);
-    assert!(said.contains("as policy v2"), "{said}");
+        &v2,
+        &["--effective", "2026-03-04T00:00:00Z", "--by", "ops-lead"],
+    ));
+    assert!(text.contains("as policy v2"), "{text}");
 
     // The same text again is recognised: nothing recorded.
-    let (_, said) = ok(&[
-        "policy",
-        "apply",
-        "--db",
-        dbarg,
-        "--effective",
-        "2026-03-05T00:00:00Z",
-        v2.to_str().unwrap(),
-    ]);
-    assert!(said.contains("already policy v2"), "{said}");
+    let text = said(apply(dbarg, &v2, &["--effective", "2026-03-05T00:00:00Z"]));
+    assert!(text.contains("already policy v2"), "{text}");
 
     // A version before the latest's instant is refused: history is not
     // rewritten.
-    let refused = handoff(&[
-        "policy",
-        "apply",
-        "--db",
-        dbarg,
-        "--effective",
-        "2026-03-01T00:00:00Z",
-        v1.to_str().unwrap(),
-    ]);
+    let refused = apply(dbarg, &v1, &["--effective", "2026-03-01T00:00:00Z"]);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -192,7 +194,7 @@ fn a_policy_change_in_the_middle_of_a_history(db: TestDb) {
         DEFAULT_POLICY.replace("within = \"4h\"", "within = \"4 hours\""),
     )
     .unwrap();
-    let refused = handoff(&["policy", "apply", "--db", dbarg, bad.to_str().unwrap()]);
+    let refused = apply(dbarg, &bad, &[]);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -259,7 +261,7 @@ fn a_policy_change_in_the_middle_of_a_history(db: TestDb) {
         "{text}"
     );
     // A month wholly before the change shows v1 only.
-    let feb = report_period(dbarg, "2026-02");
+    let feb = report_month(dbarg, "2026-02", &[]);
     assert_eq!(feb["policy"]["shown"], "policy v1");
 
     // Rebuild stores the same: the derived state follows the versions
@@ -309,13 +311,6 @@ fn a_policy_change_in_the_middle_of_a_history(db: TestDb) {
     let v2_only = report(dbarg, &["--policy", v2.to_str().unwrap()]);
     assert_eq!(first_touch_met(&v2_only), (0.0, 3));
     assert_eq!(v2_only["policy"]["versioned"], false);
-}
-
-fn report_period(db: &str, month: &str) -> Value {
-    let (out, _) = ok(&[
-        "report", "--db", db, "--as-of", AS_OF, "--month", month, "--format", "json",
-    ]);
-    serde_json::from_str(&out).unwrap()
 }
 
 on_both_backends!(fn a_policy_change_in_the_middle_of_a_history);

@@ -53,6 +53,18 @@ pub(super) struct Sqlite {
 }
 
 impl Sqlite {
+    /// Streams the (seq, payload) rows of `sql` to `f`.
+    fn events_in(&self, sql: &str, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let payload = row.get_ref(1)?.as_str()?;
+            f(seq, payload)?;
+        }
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database at `path` and brings its
     /// schema up to date.
     pub(super) fn open(path: &Path) -> Result<Sqlite> {
@@ -208,29 +220,11 @@ impl Backend for Sqlite {
     }
 
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, payload FROM events ORDER BY at_utc, id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let payload = row.get_ref(1)?.as_str()?;
-            f(seq, payload)?;
-        }
-        Ok(())
+        self.events_in("SELECT seq, payload FROM events ORDER BY at_utc, id", f)
     }
 
     fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, payload FROM events ORDER BY seq")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let payload = row.get_ref(1)?.as_str()?;
-            f(seq, payload)?;
-        }
-        Ok(())
+        self.events_in("SELECT seq, payload FROM events ORDER BY seq", f)
     }
 
     fn events_after(
