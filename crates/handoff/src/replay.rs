@@ -209,7 +209,9 @@ impl Policies {
         let shown = self.in_force_during(from, to);
         let mut parts = Vec::new();
         for (i, v) in shown.iter().enumerate() {
-            let since = v.effective_at.filter(|e| *e > from);
+            // The first version also governs whatever came before it.
+            let oldest = v.number == self.versions[0].number;
+            let since = v.effective_at.filter(|e| *e > from && !oldest);
             parts.push(match (i, since) {
                 (0, Some(e)) => format!(
                     "policy v{} (from {})",
@@ -540,4 +542,61 @@ pub fn run_rebuild(args: &RebuildArgs) -> Result<u8> {
     );
     s.print_warnings(WARNINGS_SHOWN);
     Ok(crate::cli::EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn version(number: u32, effective_at: Option<&str>) -> LoadedPolicy {
+        LoadedPolicy {
+            number,
+            effective_at: effective_at.map(at),
+            policy: parse_policy(DEFAULT_POLICY, "the default").unwrap(),
+            text: DEFAULT_POLICY.to_string(),
+            sha256: String::new(),
+            origin: format!("v{number}.toml"),
+        }
+    }
+
+    #[test]
+    fn a_view_names_the_versions_in_force_during_it() {
+        let p = Policies {
+            versions: vec![
+                version(1, None),
+                version(2, Some("2026-06-01T00:00:00Z")),
+                version(3, Some("2026-09-01T00:00:00Z")),
+            ],
+        };
+        let (jan, jul) = (at("2026-01-01T00:00:00Z"), at("2026-07-01T00:00:00Z"));
+        assert_eq!(
+            p.describe(jan, jul),
+            "policy v2 (from 2026-06-01T00:00Z), v1 before"
+        );
+        assert_eq!(p.describe(jan, at("2026-06-01T00:00:00Z")), "policy v1");
+        assert_eq!(p.describe(jul, at("2026-08-01T00:00:00Z")), "policy v2");
+        assert_eq!(
+            p.describe(jan, at("2027-01-01T00:00:00Z")),
+            "policy v3 (from 2026-09-01T00:00Z), v2 (from 2026-06-01T00:00Z), v1 before"
+        );
+        assert_eq!(p.in_force_at(at("2026-06-01T00:00:00Z")).number, 2);
+        assert_eq!(p.in_force_at(at("2026-05-31T23:59:59Z")).number, 1);
+    }
+
+    #[test]
+    fn the_first_version_governs_what_came_before_its_instant() {
+        // A first version recorded with an instant is the only policy the
+        // engine has for earlier events too, so a view of them names it
+        // without a "from".
+        let p = Policies {
+            versions: vec![version(1, Some("2026-03-04T00:00:00Z"))],
+        };
+        let (mar, apr) = (at("2026-03-01T00:00:00Z"), at("2026-04-01T00:00:00Z"));
+        assert_eq!(p.describe(mar, apr), "policy v1");
+        assert_eq!(p.in_force_at(mar).number, 1);
+    }
 }
