@@ -46,8 +46,57 @@ impl Event {
     }
 
     /// Parses one JSON object, naming the field at fault on error.
+    ///
+    /// The derived `Deserialize` (a `type`-tagged body flattened beside
+    /// `id` and `at`) buffers every field of the object before it can pick
+    /// the body's type. Replays parse the whole log, so this reads the
+    /// object twice instead, without buffering: once for `id`, `at` and
+    /// `type`, skipping the rest, then straight into the body's own type
+    /// (the bodies have no `id` or `at` field and ignore unknown ones).
+    /// Whatever this path refuses goes through the derived one, so results
+    /// and error messages are the derived `Deserialize`'s.
     pub fn from_json(text: &str) -> Result<Event, serde_json::Error> {
-        serde_json::from_str(text)
+        Event::from_json_direct(text).or_else(|_| serde_json::from_str(text))
+    }
+
+    fn from_json_direct(text: &str) -> Result<Event, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            id: String,
+            at: DateTime<FixedOffset>,
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        fn body<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, serde_json::Error> {
+            serde_json::from_str(text)
+        }
+        let head: Head<'_> = serde_json::from_str(text)?;
+        use EventBody::*;
+        let body = match &*head.kind {
+            "account" => Account(body(text)?),
+            "contact" => Contact(body(text)?),
+            "rep" => Rep(body(text)?),
+            "engagement" => Engagement(body(text)?),
+            "stage" => Stage(body(text)?),
+            "handoff" => Handoff(body(text)?),
+            "accepted" => Accepted(body(text)?),
+            "rejected" => Rejected(body(text)?),
+            "nurture" => Nurture(body(text)?),
+            "activity" => Activity(body(text)?),
+            "disposition" => Disposition(body(text)?),
+            "opportunity" => Opportunity(body(text)?),
+            "reassign" => Reassign(body(text)?),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown event type {other:?}"
+                )))
+            }
+        };
+        Ok(Event {
+            id: head.id,
+            at: head.at,
+            body,
+        })
     }
 
     /// The account the event is about, if it names one directly.

@@ -82,6 +82,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage the API's bearer tokens.
     Token(TokenArgs),
+    /// Record policy versions in the store and list them (docs/policy.md).
+    Policy(PolicyArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (JSON) without starting a
     /// server, e.g. to generate a client.
     ///
@@ -360,6 +362,54 @@ pub struct TokenArgs {
     pub command: TokenCommand,
 }
 
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file and record it as the next version, in force from
+    /// --effective (default: now; the first version: from the beginning).
+    Apply(PolicyApplyArgs),
+    /// List the store's policy versions.
+    List(PolicyListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyApplyArgs {
+    /// The store: a SQLite file or a postgres:// URL.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// The policy file to record.
+    pub file: PathBuf,
+    /// When it takes effect: an RFC 3339 instant (2026-06-01T00:00:00Z) or
+    /// `now`. Never before the latest version's.
+    #[arg(long)]
+    pub effective: Option<String>,
+    /// Who applies it; default $USER.
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyListArgs {
+    /// The store: a SQLite file or a postgres:// URL.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PolicyListFormat::Table)]
+    pub format: PolicyListFormat,
+}
+
+/// Output of `handoff policy list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyListFormat {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Make a new token, store its hash and print it once.
@@ -423,6 +473,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Openapi => crate::serve::openapi::run_cli(),
         Command::Token(a) => match &a.command {
             TokenCommand::Create(c) => crate::serve::auth::run_create(c),
+        },
+        Command::Policy(a) => match &a.command {
+            PolicyCommand::Apply(c) => crate::versions::run_apply(c),
+            PolicyCommand::List(c) => crate::versions::run_list(c),
         },
     }
 }

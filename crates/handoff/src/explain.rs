@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use handoff_core::engine::{AccountRecord, Alert, ClockRecord, ClockState, Cycle};
 
 use crate::cli::ExplainArgs;
-use crate::replay::{load_policy, open_existing, parse_as_of, replay_in_memory};
+use crate::replay::{load_policies, open_existing, parse_as_of, replay_in_memory};
 use crate::report::hm;
 
 /// Runs `handoff explain`.
@@ -23,9 +23,10 @@ use crate::report::hm;
 pub fn run(args: &ExplainArgs) -> Result<u8> {
     let db = args.store.location()?;
     let store = open_existing(&db)?;
-    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
+    let policies = load_policies(&store, args.store.policy.as_deref())?;
+    let policy = &policies.latest().policy;
     let as_of = parse_as_of(args.as_of.as_deref())?;
-    let snapshot = replay_in_memory(&store, &policy, as_of)?;
+    let snapshot = replay_in_memory(&store, &policies, as_of)?;
     let find = |id: &str| {
         snapshot
             .accounts
@@ -55,10 +56,18 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
         .filter(|a| a.account.as_deref() == Some(account.id.as_str()))
         .collect();
     if args.json {
-        let v = serde_json::json!({ "account": account, "alerts": alerts });
+        let v = serde_json::json!({
+            "account": account,
+            "alerts": alerts,
+            "policy": policies.to_json(DateTime::<Utc>::MIN_UTC, as_of),
+        });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", story(account, &alerts, policy.org_calendar().tz()));
+        println!(
+            "Judged under {}.",
+            policies.describe(DateTime::<Utc>::MIN_UTC, as_of)
+        );
     }
     Ok(crate::cli::EXIT_OK)
 }
@@ -322,14 +331,19 @@ fn clock_story(out: &mut String, k: &ClockRecord, tz: Tz) {
         .and_then(|v| v.as_str().map(String::from));
     let _ = writeln!(
         out,
-        "  clock {} ({}, {} time on calendar {}): started {} by [{}], deadline {}",
+        "  clock {} ({}, {} time on calendar {}): started {} by [{}], deadline {}{}",
         k.commitment,
         k.kind,
         basis.unwrap_or_default(),
         k.calendar,
         when(k.start_at, tz),
         k.start_event,
-        when(k.deadline, tz)
+        when(k.deadline, tz),
+        if k.policy_version > 0 {
+            format!(" (policy v{})", k.policy_version)
+        } else {
+            String::new()
+        }
     );
     let elapsed = hm(k.elapsed_s.map(|s| s as f64));
     let end = match k.state {

@@ -30,6 +30,7 @@ pub mod report;
 pub mod review;
 pub mod serve;
 pub mod store;
+pub mod versions;
 pub mod whatif;
 
 /// mimalloc serves the many small, short-lived allocations of parsing and

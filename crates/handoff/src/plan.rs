@@ -23,7 +23,7 @@ use handoff_core::Policy;
 use serde_json::json;
 
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::replay::{load_policy, open_existing, parse_as_of, parse_policy, replay_in_memory};
+use crate::replay::{load_policies, open_existing, parse_as_of, parse_policy, replay_in_memory};
 use crate::report::{money, num, pct, Table};
 
 /// The first line of the comment `--write-policy` puts above the target;
@@ -33,12 +33,13 @@ const MARK: &str = "# Set by `handoff plan`";
 /// Runs `handoff plan`.
 pub fn run(args: &PlanArgs) -> Result<u8> {
     let store = open_existing(&args.store.location()?)?;
-    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
+    let policies = load_policies(&store, args.store.policy.as_deref())?;
+    let policy = &policies.latest().policy;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let tz = policy.org_calendar().tz();
     let quarter = Period::parse_quarter(&args.quarter, tz).map_err(anyhow::Error::msg)?;
     let basis = basis_period(as_of, args.basis_months, tz)?;
-    let snapshot = replay_in_memory(&store, &policy, as_of)?;
+    let snapshot = replay_in_memory(&store, &policies, as_of)?;
     let rates = funnel_rates(&snapshot, &basis);
     let p = plan(args.arr_target, quarter.from, quarter.to, 3.0, &rates)
         .with_context(|| format!("planning from the funnel of {}", basis.label))?;
@@ -46,8 +47,8 @@ pub fn run(args: &PlanArgs) -> Result<u8> {
     print!(
         "{}",
         match args.format {
-            PlanFormat::Json => to_json(&policy, &p, &quarter, &basis, per_month)?,
-            PlanFormat::Table => to_text(&policy, &p, &quarter, &basis, per_month),
+            PlanFormat::Json => to_json(policy, &p, &quarter, &basis, per_month)?,
+            PlanFormat::Table => to_text(policy, &p, &quarter, &basis, per_month),
         }
     );
     if let Some(path) = &args.write_policy {

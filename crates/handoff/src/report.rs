@@ -17,21 +17,22 @@ use handoff_core::Policy;
 use serde_json::json;
 
 use crate::cli::{By, Format, ReportArgs};
-use crate::replay::{load_policy, open_existing, parse_as_of, replay_in_memory};
+use crate::replay::{load_policies, open_existing, parse_as_of, replay_in_memory, Policies};
 use crate::store::Store;
 
 /// Runs `handoff report`.
 pub fn run(args: &ReportArgs) -> Result<u8> {
     let store = open_existing(&args.store.location()?)?;
-    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
+    let policies = load_policies(&store, args.store.policy.as_deref())?;
+    let policy = &policies.latest().policy;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     // One meaning of "as of" everywhere: the report replays the log up to
     // its instant under its policy, so open clocks, breaches and alerts are
     // judged then, whenever the stored state was last rebuilt.
-    let snapshot = replay_in_memory(&store, &policy, as_of)?;
-    let period = choose_period(args, &policy, &store)?;
+    let snapshot = replay_in_memory(&store, &policies, as_of)?;
+    let period = choose_period(args, policy, &store)?;
     let text = render(
-        &policy,
+        &policies,
         &snapshot,
         &period,
         as_of,
@@ -100,15 +101,19 @@ pub fn whole_history(store: &Store, tz: Tz) -> Result<Period> {
     })
 }
 
-/// Renders the scorecard (and breakdown) in the chosen format.
+/// Renders the scorecard (and breakdown) in the chosen format. The
+/// scorecard is laid out by the latest policy (its commitments, calendars,
+/// currency); each clock was judged under the version that started it, and
+/// the report says which versions it shows.
 pub fn render(
-    policy: &Policy,
+    policies: &Policies,
     snapshot: &Snapshot,
     period: &Period,
     as_of: DateTime<Utc>,
     by: Option<Dimension>,
     format: Format,
 ) -> Result<String> {
+    let policy = &policies.latest().policy;
     let card = metrics::scorecard(policy, snapshot, period, as_of);
     let mut rows = by.map(|d| metrics::breakdown(policy, snapshot, period, as_of, d));
     if format != Format::Json {
@@ -126,20 +131,29 @@ pub fn render(
         }
     }
     Ok(match format {
-        Format::Json => to_json(policy, &card, by, rows.as_deref())?,
-        Format::Table => to_text(policy, &card, by, rows.as_deref(), false),
-        Format::Markdown => to_text(policy, &card, by, rows.as_deref(), true),
+        Format::Json => to_json(policies, snapshot, &card, by, rows.as_deref())?,
+        Format::Table => to_text(policies, &card, by, rows.as_deref(), false),
+        Format::Markdown => to_text(policies, &card, by, rows.as_deref(), true),
     })
 }
 
 fn to_json(
-    policy: &Policy,
+    policies: &Policies,
+    snapshot: &Snapshot,
     card: &Scorecard,
     by: Option<Dimension>,
     rows: Option<&[(String, Scorecard)]>,
 ) -> Result<String> {
+    let policy = &policies.latest().policy;
     let mut v = serde_json::to_value(card)?;
     v["policy"] = json!({ "name": policy.name, "currency": policy.currency });
+    let (from, to) = (card.period.from, card.period.to);
+    if let Some(obj) = v["policy"].as_object_mut() {
+        if let serde_json::Value::Object(more) = policies.to_json(from, to) {
+            obj.extend(more);
+        }
+    }
+    v["policy"]["clocks_by_version"] = clocks_by_version(snapshot, from, to);
     if let (Some(by), Some(rows)) = (by, rows) {
         v["by"] = serde_json::to_value(by)?;
         v["breakdown"] = rows
@@ -158,6 +172,31 @@ fn to_json(
             .into();
     }
     Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+/// Per policy version, the clocks started in `[from, to)` and how many of
+/// them breached: which version produced which part of the figures.
+fn clocks_by_version(s: &Snapshot, from: DateTime<Utc>, to: DateTime<Utc>) -> serde_json::Value {
+    let mut counts: std::collections::BTreeMap<u32, (u64, u64)> = Default::default();
+    for c in s
+        .accounts
+        .iter()
+        .flat_map(|a| a.cycles.iter().flat_map(|y| y.clocks.iter()))
+    {
+        if c.start_at >= from && c.start_at < to {
+            let e = counts.entry(c.policy_version).or_default();
+            e.0 += 1;
+            if c.breach_at.is_some() {
+                e.1 += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .map(
+            |(v, (clocks, breached))| json!({"version": v, "clocks": clocks, "breached": breached}),
+        )
+        .collect()
 }
 
 /// An instant in the organisation's zone, e.g. `2026-03-03 11:00 EST`.
@@ -307,12 +346,13 @@ fn commitments_table(card: &Scorecard) -> Table {
 }
 
 fn to_text(
-    policy: &Policy,
+    policies: &Policies,
     card: &Scorecard,
     by: Option<Dimension>,
     rows: Option<&[(String, Scorecard)]>,
     md: bool,
 ) -> String {
+    let policy = &policies.latest().policy;
     let tz = policy.org_calendar().tz();
     let mut out = String::new();
     let title = format!(
@@ -322,10 +362,11 @@ fn to_text(
         card.period.time_zone,
         local(card.as_of, tz)
     );
+    let shown = policies.describe(card.period.from, card.period.to);
     if md {
-        let _ = writeln!(out, "# {title}\n");
+        let _ = writeln!(out, "# {title}\n\nShown under {shown}.\n");
     } else {
-        let _ = writeln!(out, "{title}\n");
+        let _ = writeln!(out, "{title}\nShown under {shown}.\n");
     }
 
     heading(&mut out, md, "Commitments");

@@ -647,8 +647,92 @@ async fn two_services_on_one_store_judge_each_clock_once(db: TestDb) {
     assert_eq!((a.tick().await, b.tick().await), (0, 0));
 }
 
+/// The policy versions of a store as (version, alert instant) of each
+/// outbox entry, by instant.
+fn outbox_versions(db: &TestDb) -> Vec<(DateTime<Utc>, u64)> {
+    let store = db.open();
+    let mut rows: Vec<_> = store
+        .outbox_all()
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let alert: Value = serde_json::from_str(&e.alert).unwrap();
+            (
+                t(alert["at"].as_str().unwrap()),
+                alert["policy_version"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+async fn alerts_recorded_under_a_version_keep_it_when_a_new_one_is_applied(db: TestDb) {
+    // Version 1 (the default policy) from the beginning; the live engine
+    // follows the store's versions.
+    let recorded_at = t("2026-03-01T00:00:00Z");
+    {
+        let mut store = db.open();
+        let v1 = handoff::versions::apply(
+            &mut store,
+            DEFAULT_POLICY,
+            "v1.toml",
+            None,
+            "ops",
+            recorded_at,
+        );
+        assert_eq!(v1.unwrap(), handoff::store::VersionOutcome::Recorded(1));
+    }
+    let clock = Arc::new(ManualClock::new(t("2026-03-02T21:00:00Z")));
+    let app = App::start(&db, None, clock.clone()).await;
+    app.post_events(&history()).await;
+    clock.set(t("2026-03-03T16:00:01Z"));
+    assert_eq!(app.tick().await, 1);
+    let alerts = app.alerts().await;
+    assert_the_breach_alert(&alerts[0], "pending");
+    assert_eq!(alerts[0]["policy_version"], 1);
+    drop(app);
+
+    // Version 2 asks for first touch within 2 business hours. It is
+    // applied at 17:00Z but takes effect from 12:00Z, before the breach:
+    // the clock, started on Monday under version 1, keeps its 4-hour
+    // deadline, but the breach at 16:00Z now falls under version 2's rules.
+    let v2 = DEFAULT_POLICY.replace("within = \"4h\"", "within = \"2h\"");
+    let v3 = v2.replace("within = \"2h\"", "within = \"3h\"");
+    {
+        let mut store = db.open();
+        let now = t("2026-03-03T17:00:00Z");
+        let from = Some(t("2026-03-03T12:00:00Z"));
+        let applied = handoff::versions::apply(&mut store, &v2, "v2.toml", from, "ops", now);
+        assert_eq!(
+            applied.unwrap(),
+            handoff::store::VersionOutcome::Recorded(2)
+        );
+        // Nothing may begin before version 2 does.
+        let before = Some(t("2026-03-03T11:00:00Z"));
+        let refused = handoff::versions::apply(&mut store, &v3, "v3.toml", before, "ops", now);
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("would begin before version 2"));
+    }
+
+    // A restart follows both versions. The breach alert in the outbox
+    // keeps the version it was recorded under, 1, though a replay now
+    // raises it under version 2; the escalation step, first recorded now
+    // (due 20:00Z), belongs to the chain version 2's rule raised.
+    clock.set(t("2026-03-04T16:00:00Z"));
+    let app = App::start(&db, None, clock.clone()).await;
+    assert_eq!(app.tick().await, 0);
+    assert_eq!(outbox_versions(&db), [(t(DEADLINE), 1), (t(STEP), 2)]);
+    let alerts = app.alerts().await;
+    let breach = alerts.iter().find(|a| a["at"] == DEADLINE).unwrap();
+    assert_eq!(breach["policy_version"], 1, "{alerts:?}");
+}
+
 on_both_backends!(
     #[tokio::test]
+    alerts_recorded_under_a_version_keep_it_when_a_new_one_is_applied,
     a_deadline_fires_once_just_after_it_passes_and_a_restart_adds_nothing,
     a_deadline_passed_while_down_is_recorded_at_start_up_with_its_true_instant,
     history_from_before_going_live_is_historical_and_never_pending,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
+use handoff::replay::Policies;
 use handoff::whatif::{compare, Pair};
 use handoff_core::engine::sort_events;
 use handoff_core::period::Period;
@@ -73,6 +74,8 @@ fn a_shorter_first_touch_target_adds_exactly_the_breaches_worked_out_by_hand() {
     // As of 10 March: the 14-day attempts windows (to 17 March) are still
     // open, so the first-touch clocks are the only ones judged.
     let as_of = at("2026-03-10T00:00:00Z");
+    let current = Policies::single(current, DEFAULT.to_string(), "policies/default.toml");
+    let events: Vec<&Event> = events.iter().collect();
     let cmp = compare(&current, &candidate, &events, &period, as_of);
 
     // first-touch met 2 of 3, then 1 of 3; nothing else moves.

@@ -13,6 +13,7 @@ use std::cmp::Reverse;
 use chrono::{DateTime, Utc};
 
 use super::escalate::breach_alert_id;
+use super::versions::numbered;
 use super::{
     push_tight, AccountRecord, Alert, AlertKind, ClockRecord, ClockState, Effect, Engine, Timer,
 };
@@ -74,6 +75,7 @@ impl Engine<'_> {
         let Some(cycle) = acc.open_cycle_mut() else {
             return;
         };
+        let version = self.versions[self.current].number;
         for commitment in &policy.commitments {
             let Measure::Clock(spec) = &commitment.measure else {
                 continue;
@@ -107,6 +109,7 @@ impl Engine<'_> {
                     elapsed_s: None,
                     owner: owner.clone(),
                     owner_elapsed_s: None,
+                    policy_version: version,
                 },
             );
             self.timers.push(Reverse(Timer {
@@ -116,6 +119,7 @@ impl Engine<'_> {
                 clock: (cycle.clocks.len() - 1) as u32,
                 step: 0,
                 rule: 0,
+                version: self.current as u32,
             }));
             out.push(Effect::ClockStarted {
                 account: id.to_string(),
@@ -134,7 +138,8 @@ impl Engine<'_> {
         at: DateTime<Utc>,
         out: &mut Vec<Effect>,
     ) {
-        let policy = self.policy;
+        let in_force = self.policy;
+        let versions = &self.versions;
         let Some(acc) = self.accounts.get_mut(id) else {
             return;
         };
@@ -144,6 +149,8 @@ impl Engine<'_> {
         };
         let owner_from = cycle.owners.last().map(|o| o.from);
         for clock in cycle.clocks.iter_mut() {
+            // A clock keeps the stop rules of the version that started it.
+            let policy = numbered(versions, clock.policy_version, in_force);
             let Some(Measure::Clock(spec)) =
                 policy.commitment(&clock.commitment).map(|c| &c.measure)
             else {
@@ -272,7 +279,7 @@ impl Engine<'_> {
         let raised =
             self.raise_breach_alerts(&timer, &commitment, tier, owner, at, start_event, out);
         for rule in raised {
-            self.schedule_step(&timer, rule, 1, at, &calendar);
+            self.schedule_step(&timer, self.current, rule, 1, at, &calendar);
         }
     }
 
@@ -333,6 +340,7 @@ impl Engine<'_> {
                 metric: None,
                 evidence: vec![start_event.clone()],
                 step: 0,
+                policy_version: self.version_in_force(),
             };
             self.raise(alert, out);
             raised.push(index);

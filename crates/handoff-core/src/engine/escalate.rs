@@ -61,24 +61,26 @@ impl Engine<'_> {
         }
     }
 
-    /// Schedules step `step` (1-based) of rule `rule`'s chain for the clock
-    /// of `timer`, breached at `breach_at` on `calendar`.
+    /// Schedules step `step` (1-based) of rule `rule` (of policy version
+    /// index `version`)'s chain for the clock of `timer`, breached at
+    /// `breach_at` on `calendar`.
     pub(super) fn schedule_step(
         &mut self,
         timer: &Timer,
+        version: usize,
         rule: usize,
         step: usize,
         breach_at: DateTime<Utc>,
         calendar: &str,
     ) {
-        let Some(spec) = self.policy.alerts[rule].escalate.get(step - 1) else {
+        let policy = self.versions[version].policy;
+        let Some(spec) = policy.alerts[rule].escalate.get(step - 1) else {
             return;
         };
-        let cal = self
-            .policy
+        let cal = policy
             .calendars
             .get(calendar)
-            .unwrap_or_else(|| self.policy.org_calendar());
+            .unwrap_or_else(|| policy.org_calendar());
         let due = spec.after.after(spec.time, cal, breach_at);
         if due == DateTime::<Utc>::MAX_UTC {
             return;
@@ -90,13 +92,17 @@ impl Engine<'_> {
             clock: timer.clock,
             step: step as u32,
             rule: rule as u32,
+            version: version as u32,
         }));
     }
 
     /// Judges a due escalation step: raised when nobody acted on the
     /// account since the breach, and then the next step is scheduled.
     pub(super) fn fire_step(&mut self, timer: Timer, out: &mut Vec<super::Effect>) {
-        let policy = self.policy;
+        // The chain keeps the rule of the version that raised its first
+        // notice.
+        let version = self.versions[timer.version as usize];
+        let policy = version.policy;
         let rule_index = timer.rule as usize;
         let step = timer.step as usize;
         let rule = &policy.alerts[rule_index];
@@ -140,9 +146,11 @@ impl Engine<'_> {
             metric: None,
             evidence,
             step: step as u32,
+            policy_version: version.number,
         };
         self.raise(alert, out);
-        self.schedule_step(&timer, rule_index, step + 1, breach_at, &calendar);
+        let index = timer.version as usize;
+        self.schedule_step(&timer, index, rule_index, step + 1, breach_at, &calendar);
     }
 
     /// The people holding `roles`, each with the instant their notice may

@@ -73,6 +73,11 @@ impl Engine<'_> {
         if !is_before(self.late.reps, at) {
             return false;
         }
+        // The engine has moved on to the version in force: an event from
+        // before that version took effect belongs to an earlier one.
+        if self.versions[self.current].effective_at > at {
+            return false;
+        }
         let contact = match &ev.body {
             // Every later event may have read the reps it changes.
             EventBody::Rep(_) => return false,

@@ -19,6 +19,7 @@ mod escalate;
 mod late;
 mod reassign;
 mod records;
+mod versions;
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -29,6 +30,7 @@ use chrono::{DateTime, Utc};
 pub use escalate::{acting_on, auto_reassign_id};
 pub use reassign::pick_reassignee;
 pub use records::*;
+pub use versions::PolicyVersion;
 
 use crate::event::{
     AccountFacts, Activity, Event, EventBody, Opportunity, RepFacts, Stage, StageAssertion,
@@ -75,6 +77,8 @@ struct Timer {
     /// 0: the clock's deadline; n: step n of alert rule `rule`'s chain.
     step: u32,
     rule: u32,
+    /// Index of the policy version whose alert rule scheduled the step.
+    version: u32,
 }
 
 /// Accounts by id: the records in a vector, found through a small index.
@@ -150,11 +154,16 @@ pub struct Engine<'p> {
     alerts: Vec<Alert>,
     /// Whether `alerts` keeps every alert raised (see [`Engine::forget_alerts`]).
     keep_alerts: bool,
-    watches: HashMap<(usize, String), RateWatch>,
+    /// By alert rule id and period label.
+    watches: HashMap<(String, String), RateWatch>,
     /// When shared state was last touched, for late events (`late`).
     late: late::Marks,
     now: Option<DateTime<Utc>>,
     events: u64,
+    /// The versions followed (one for [`Engine::new`]) and the index of the
+    /// one in force ([`versions`]).
+    versions: Vec<PolicyVersion<'p>>,
+    current: usize,
 }
 
 impl<'p> Engine<'p> {
@@ -172,6 +181,12 @@ impl<'p> Engine<'p> {
             late: late::Marks::default(),
             now: None,
             events: 0,
+            versions: vec![PolicyVersion {
+                number: 0,
+                effective_at: DateTime::<Utc>::MIN_UTC,
+                policy,
+            }],
+            current: 0,
         }
     }
 
@@ -220,8 +235,10 @@ impl<'p> Engine<'p> {
             let Some(Reverse(timer)) = self.timers.pop() else {
                 break;
             };
+            self.switch_to(timer.due);
             self.fire(timer, out);
         }
+        self.switch_to(t);
         if self.now.is_none_or(|n| n < t) {
             self.now = Some(t);
         }
@@ -863,7 +880,7 @@ impl<'p> Engine<'p> {
         out: &mut Vec<Effect>,
     ) {
         let tz = self.policy.org_calendar().tz();
-        for (idx, rule) in self.policy.alerts.iter().enumerate() {
+        for rule in &self.policy.alerts {
             let AlertTrigger::Metric {
                 metric,
                 threshold,
@@ -885,7 +902,10 @@ impl<'p> Engine<'p> {
                 rearm,
             };
             let p = crate::period::Period::containing(period, handoff_at, tz);
-            let w = self.watches.entry((idx, p.label.clone())).or_default();
+            let w = self
+                .watches
+                .entry((rule.id.clone(), p.label.clone()))
+                .or_default();
             let key = (at, type_rank(&ev.body), ev.id.clone());
             let crossings = match w.decide(key, accepted, &gauge) {
                 Ok(c) => c,
@@ -942,6 +962,7 @@ impl<'p> Engine<'p> {
             }),
             evidence: vec![event_id.clone()],
             step: 0,
+            policy_version: self.version_in_force(),
         }
     }
 

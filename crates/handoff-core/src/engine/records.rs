@@ -312,6 +312,12 @@ pub struct ClockRecord {
     /// The owner at the stop (or breach) and their own time since assignment.
     pub owner: Option<String>,
     pub owner_elapsed_s: Option<i64>,
+    /// The number of the policy version that started the clock (and so set
+    /// its deadline and stop rules); 0 for a policy outside the store's
+    /// versions (an explicit file, a candidate) and for records written
+    /// before versions existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub policy_version: u32,
 }
 
 /// A data problem found while applying an event; the event is kept.
@@ -378,6 +384,10 @@ pub struct Alert {
     /// 0 for the first notice; n for step n of the rule's escalation chain.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub step: u32,
+    /// The number of the policy version whose rule raised it (0: a policy
+    /// outside the store's versions, or an alert recorded before versions).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub policy_version: u32,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -984,3 +984,33 @@ fn a_late_decision_that_moves_a_raised_alert_needs_a_replay() {
     engine.apply(&late[0], &mut out);
     assert!(engine.needs_replay());
 }
+
+#[test]
+fn a_late_event_from_before_the_version_in_force_is_refused() {
+    // v2 takes effect Tuesday 09:00Z; globex's engagement at 10:00Z moves
+    // the engine onto it. A call on acme dated Monday 21:00Z would be
+    // applied in place on one policy (see above), but it belongs to v1.
+    let (v1, v2) = (policy(), policy());
+    let mut events = acme_then_globex();
+    sort_events(&mut events);
+    let mut engine = Engine::with_versions(vec![
+        PolicyVersion {
+            number: 1,
+            effective_at: DateTime::<Utc>::MIN_UTC,
+            policy: &v1,
+        },
+        PolicyVersion {
+            number: 2,
+            effective_at: at("2026-03-03T09:00:00Z"),
+            policy: &v2,
+        },
+    ]);
+    let mut out = Vec::new();
+    for e in &events {
+        engine.apply(e, &mut out);
+    }
+    assert_eq!(engine.version_in_force(), 2);
+    assert!(!engine.can_apply_late(&call("a1", "acme", "2026-03-02T21:00:00Z")));
+    // After v2 took effect, the same late call on acme is fine.
+    assert!(engine.can_apply_late(&call("a2", "acme", "2026-03-03T09:30:00Z")));
+}

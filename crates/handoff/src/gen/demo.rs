@@ -53,7 +53,16 @@ pub fn run_demo(args: &DemoArgs) -> Result<u8> {
 
     let (_, end) = generator.period();
     let spinner = spinner("rebuilding the derived state");
-    let rebuilt = replay::rebuild_as_of(&mut store, Some(&text), end)?;
+    let policies = replay::Policies::single(
+        replay::parse_policy(&text, "for the demo")?,
+        text.clone(),
+        &args
+            .store
+            .policy
+            .as_deref()
+            .map_or("policies/default.toml".into(), |p| p.display().to_string()),
+    );
+    let rebuilt = replay::rebuild_as_of(&mut store, &policies, end)?;
     spinner.finish_and_clear();
 
     let tz = policy.org_calendar().tz();
@@ -63,7 +72,7 @@ pub fn run_demo(args: &DemoArgs) -> Result<u8> {
     let snapshot = replay::load_snapshot(&store)?;
     print!(
         "{}",
-        crate::report::render(&policy, &snapshot, &period, end, None, args.format)?
+        crate::report::render(&policies, &snapshot, &period, end, None, args.format)?
     );
 
     eprintln!(

@@ -135,12 +135,7 @@ pub fn run(args: &ImportArgs) -> Result<u8> {
 /// Replays the log so derived state reflects the import, under the policy
 /// file given, else the store's (see [`crate::replay::rebuild`]).
 fn rebuild(store: &mut Store, policy: Option<&Path>) -> Result<()> {
-    let text = policy
-        .map(|p| {
-            std::fs::read_to_string(p).with_context(|| format!("reading policy {}", p.display()))
-        })
-        .transpose()?;
-    let summary = crate::replay::rebuild(store, text.as_deref()).context(
+    let summary = crate::replay::rebuild(store, policy).context(
         "the events are stored, but rebuilding the derived state failed; \
          fix the cause and run `handoff rebuild`",
     )?;

@@ -114,6 +114,7 @@ pub(super) fn check(env: &Environment<'static>, channel: &str) -> Result<()> {
         metric: None,
         evidence: vec![],
         step: 0,
+        policy_version: 0,
     };
     render(
         env,

@@ -18,24 +18,24 @@ use chrono::{DateTime, Utc};
 use handoff_core::period::Period;
 use handoff_core::policy::PeriodKind;
 use handoff_core::review::Review;
-use handoff_core::Policy;
 
 use crate::cli::ReviewArgs;
-use crate::replay::{load_policy, open_existing, parse_as_of, replay_log_with_touches};
+use crate::replay::{load_policies, open_existing, parse_as_of, replay_log_with_touches, Policies};
 use crate::store::Store;
 
 /// Runs `handoff review`.
 pub fn run(args: &ReviewArgs) -> Result<u8> {
     let store = open_existing(&args.store.location()?)?;
-    let (policy, _) = load_policy(&store, args.store.policy.as_deref())?;
+    let policies = load_policies(&store, args.store.policy.as_deref())?;
+    let policy = &policies.latest().policy;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let tz = policy.org_calendar().tz();
     let week = match &args.week {
         Some(w) => Period::parse_week(w, tz).map_err(anyhow::Error::msg)?,
         None => last_whole_week(as_of, tz),
     };
-    let review = build(&store, &policy, &week, as_of, true)?;
-    let text = render::render(&policy, &review, args.format)?;
+    let review = build(&store, &policies, &week, as_of, true)?;
+    let text = render::render(policy, &review, args.format)?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -59,12 +59,13 @@ pub fn last_whole_week(at: DateTime<Utc>, tz: chrono_tz::Tz) -> Period {
 /// `tell` says on stderr how many later events were left out.
 pub fn build(
     store: &Store,
-    policy: &Policy,
+    policies: &Policies,
     week: &Period,
     as_of: DateTime<Utc>,
     tell: bool,
 ) -> Result<Review> {
-    let (replay, touches) = replay_log_with_touches(store, policy, as_of)?;
+    let (replay, touches) = replay_log_with_touches(store, policies, as_of)?;
+    let policy = &policies.latest().policy;
     if tell {
         crate::replay::tell_left_out(&replay, as_of);
     }

@@ -134,7 +134,7 @@ impl ReviewTask {
         let rendered = off_thread(move || {
             let store = Store::open_at(&db)?;
             let policy = state.policy();
-            let review = super::build(&store, policy, &week_for_build, slot, false)?;
+            let review = super::build(&store, state.policies(), &week_for_build, slot, false)?;
             send::rendered(policy, &review)
         })
         .await

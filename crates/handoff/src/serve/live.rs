@@ -58,10 +58,11 @@ use handoff_core::engine::{
     auto_reassign_id, pick_reassignee, sort_events, type_rank, Alert, Effect, Engine,
 };
 use handoff_core::event::{EventBody, Reassign};
-use handoff_core::{Event, Policy};
+use handoff_core::Event;
 use tokio::sync::Notify;
 
 use super::clock::Clock;
+use crate::replay::Policies;
 use crate::store::{AppendOutcome, DeliveryStatus, NewAlert, OutboxEntry, Provenance, Store};
 
 /// The meta key holding the instant the service first went live.
@@ -72,7 +73,7 @@ pub const REASSIGN_ROTATION: &str = "reassign_rotation";
 
 /// The live engine, its clock and the wake-up signal of the clock task.
 pub struct Live {
-    policy: &'static Policy,
+    policies: &'static Policies,
     clock: Arc<dyn Clock>,
     live_since: DateTime<Utc>,
     state: Mutex<LiveState>,
@@ -100,11 +101,11 @@ struct LiveState {
 }
 
 impl LiveState {
-    fn new(policy: &'static Policy) -> LiveState {
+    fn new(policies: &'static Policies) -> LiveState {
         LiveState {
             // Every alert is taken from the effects and recorded in the
             // outbox: a list in the engine would only grow.
-            engine: Engine::new(policy).forget_alerts(),
+            engine: policies.engine().forget_alerts(),
             last_event: None,
             last_fired: None,
             held: VecDeque::new(),
@@ -205,7 +206,7 @@ impl Live {
     /// alerts were new to the outbox.
     pub fn start(
         store: &mut Store,
-        policy: &'static Policy,
+        policies: &'static Policies,
         clock: Arc<dyn Clock>,
     ) -> Result<(Live, usize)> {
         let now = clock.now();
@@ -218,10 +219,10 @@ impl Live {
             tracing::info!(%now, "the service goes live");
         }
         let live = Live {
-            policy,
+            policies,
             clock,
             live_since,
-            state: Mutex::new(LiveState::new(policy)),
+            state: Mutex::new(LiveState::new(policies)),
             wake: Notify::new(),
         };
         let recorded = {
@@ -365,8 +366,13 @@ impl Live {
             };
             let key = format!("{REASSIGN_ROTATION}:{team}");
             let last = store.meta(&key)?;
-            let Some(rep) = pick_reassignee(self.policy, reps, owner, alert.at, last.as_deref())
-            else {
+            let Some(rep) = pick_reassignee(
+                &self.policies.in_force_at(alert.at).policy,
+                reps,
+                owner,
+                alert.at,
+                last.as_deref(),
+            ) else {
                 let why = "no rep of the team qualifies or is open: not reassigned";
                 tracing::warn!(alert = %alert.id, %team, "{why}");
                 continue;
@@ -425,7 +431,7 @@ impl Live {
         sort_events(&mut events);
         let known = events.partition_point(|e| e.at_utc() <= now);
         let held: VecDeque<Event> = events.split_off(known).into();
-        let mut fresh = LiveState::new(self.policy);
+        let mut fresh = LiveState::new(self.policies);
         let mut alerts = Vec::new();
         for ev in &events {
             fresh.apply(ev, &mut alerts);

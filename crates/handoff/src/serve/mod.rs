@@ -50,7 +50,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::cli::ServeArgs;
-use crate::replay::load_policy;
+use crate::replay::{recorded_policies, Policies};
 use crate::store::{AppendOutcome, Location, Provenance, Store};
 use clock::{Clock, SystemClock};
 use error::ApiError;
@@ -78,7 +78,7 @@ struct Inner {
     db: Location,
     writer: Mutex<Store>,
     reader: Mutex<Store>,
-    policy: &'static Policy,
+    policies: &'static Policies,
     max_body_bytes: usize,
     metrics: Metrics,
     live: Live,
@@ -97,21 +97,21 @@ impl AppState {
         let mut writer = Store::open_at(&config.db)?;
         writer.sync_every_commit()?;
         let reader = Store::open_at(&config.db)?;
-        let (policy, _) = load_policy(&reader, config.policy.as_deref())?;
+        let policies = recorded_policies(&reader, config.policy.as_deref())?;
         // The live engine borrows its policy for as long as it runs, which
         // is as long as the state, shared across tasks: leaking the one
         // policy of a service gives it the `'static` life those tasks need
         // without self-reference. It is a few kilobytes once per start
         // (tests that start many services leak one each).
-        let policy: &'static Policy = Box::leak(Box::new(policy));
-        let (live, recorded) = Live::start(&mut writer, policy, clock)?;
+        let policies: &'static Policies = Box::leak(Box::new(policies));
+        let (live, recorded) = Live::start(&mut writer, policies, clock)?;
         tracing::info!(recorded, live_since = %live.live_since(), "live engine started");
         Ok(AppState {
             inner: Arc::new(Inner {
                 db: config.db.clone(),
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
-                policy,
+                policies,
                 max_body_bytes: config.max_body_bytes,
                 metrics: Metrics::default(),
                 live,
@@ -168,7 +168,13 @@ impl AppState {
 
     /// The policy the service judges by.
     pub fn policy(&self) -> &Policy {
-        self.inner.policy
+        &self.inner.policies.latest().policy
+    }
+
+    /// The policies the service judges by over time: the store's versions
+    /// when it has any (read at start).
+    pub fn policies(&self) -> &Policies {
+        self.inner.policies
     }
 
     /// Largest request body accepted, in bytes.

@@ -33,6 +33,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use handoff_core::engine::type_rank;
 use handoff_core::event::Event;
 
 pub use location::{Location, PgUrl};
@@ -140,6 +141,9 @@ trait Backend: Send {
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>>;
     /// Every event as (log position, payload), by instant then id.
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()>;
+    /// Every stored event in log position order (`seq`): the cheapest
+    /// order to read, for callers that sort the events themselves.
+    fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()>;
     /// Events after `position` by log position: (position, payload) of each
     /// whose id is not in `except`, and the last position read.
     fn events_after(
@@ -166,6 +170,11 @@ trait Backend: Send {
     fn meta_or_set(&mut self, key: &str, value: &str) -> Result<String>;
     fn add_policy(&mut self, text: &str) -> Result<()>;
     fn policy_text(&self) -> Result<Option<String>>;
+    /// Records a version under the next number, refusing (through
+    /// [`next_policy_version`]) one effective before the latest, and
+    /// recognising the latest's text.
+    fn add_policy_version(&mut self, v: &NewPolicyVersion<'_>) -> Result<VersionOutcome>;
+    fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>>;
     fn has_token_named(&self, name: &str) -> Result<bool>;
     fn insert_token(&mut self, token: &StoredToken) -> Result<()>;
     fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>>;
@@ -246,6 +255,85 @@ fn judge(outcome: &mut AppendOutcome, row: &Prepared<'_>, kept: &str, from: &Pro
         source: from.source_of(row.index).to_string(),
         recorded_at: from.recorded_at.map(str::to_string),
     });
+}
+
+/// The stored log parsed for a replay, in the batches it was parsed in.
+/// The events stay where they were parsed: ordering them moves references,
+/// not the events (a year of 100,000 accounts is over a million events).
+#[derive(Debug, Default)]
+pub struct ReplayLog {
+    batches: Vec<Vec<Event>>,
+}
+
+impl ReplayLog {
+    /// How many events.
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(Vec::len).sum()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The events in engine order ([`sort_events`](handoff_core::engine::sort_events)'s: instant, type rank,
+    /// id; ids are unique, so the order is total).
+    pub fn ordered(&self) -> Vec<&Event> {
+        let mut events: Vec<&Event> = self.batches.iter().flatten().collect();
+        events.sort_unstable_by(|a, b| {
+            (a.at_utc(), type_rank(&a.body), &a.id).cmp(&(b.at_utc(), type_rank(&b.body), &b.id))
+        });
+        events
+    }
+}
+
+/// Stored payloads read for parsing together: one buffer for the text,
+/// not one allocation per event.
+struct Batch {
+    text: String,
+    /// Log position and end offset in `text` of each payload.
+    ends: Vec<(i64, usize)>,
+}
+
+impl Batch {
+    /// Payloads per batch: enough to keep a parsing thread busy for a while,
+    /// few enough that the batches in flight stay small.
+    const SIZE: usize = 8192;
+
+    /// Room for a batch of typical payloads (a few hundred bytes each),
+    /// so that filling it does not grow it step by step.
+    fn new() -> Batch {
+        Batch {
+            text: String::with_capacity(Batch::SIZE * 320),
+            ends: Vec::with_capacity(Batch::SIZE),
+        }
+    }
+
+    fn push(&mut self, seq: i64, payload: &str) {
+        self.text.push_str(payload);
+        self.ends.push((seq, self.text.len()));
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn parse(&self) -> Result<Vec<Event>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&(seq, end)| {
+                let event = parse_stored(seq, &self.text[start..end]);
+                start = end;
+                event
+            })
+            .collect()
+    }
 }
 
 fn parse_stored(seq: i64, payload: &str) -> Result<Event> {
@@ -343,6 +431,78 @@ impl Store {
             Ok(())
         })?;
         Ok((events, position))
+    }
+
+    /// Every stored event, for a replay: read in log position order (a
+    /// sequential scan, not an index walk) and parsed on every core while
+    /// the reading goes on. [`ReplayLog::ordered`] gives them in engine
+    /// order, the same as [`Store::events_ordered`] after [`sort_events`](handoff_core::engine::sort_events).
+    pub fn events_for_replay(&self) -> Result<ReplayLog> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (jobs, inbox) = std::sync::mpsc::sync_channel::<(usize, Batch)>(threads * 2);
+        let inbox = std::sync::Mutex::new(inbox);
+        let (done, results) = std::sync::mpsc::channel::<(usize, Result<Vec<Event>>)>();
+        // Parsed batches come back empty to be filled again: the same few
+        // buffers serve the whole log instead of fresh memory per batch.
+        let (emptied, spare) = std::sync::mpsc::channel::<Batch>();
+        let mut parsed: Vec<Option<Vec<Event>>> = Vec::new();
+        std::thread::scope(|s| -> Result<()> {
+            for _ in 0..threads {
+                let (inbox, done, emptied) = (&inbox, done.clone(), emptied.clone());
+                s.spawn(move || loop {
+                    let job = inbox.lock().map(|rx| rx.recv());
+                    let Ok(Ok((index, mut batch))) = job else {
+                        break;
+                    };
+                    let parsed = batch.parse();
+                    batch.clear();
+                    let _ = emptied.send(batch);
+                    if done.send((index, parsed)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(done);
+            let mut batch = Batch::new();
+            let mut sent = 0;
+            let read = self
+                .backend
+                .for_each_event_by_position(&mut |seq, payload| {
+                    batch.push(seq, payload);
+                    if batch.len() == Batch::SIZE {
+                        let next = spare.try_recv().unwrap_or_else(|_| Batch::new());
+                        let full = std::mem::replace(&mut batch, next);
+                        jobs.send((sent, full))
+                            .map_err(|_| anyhow::anyhow!("a parsing thread stopped"))?;
+                        sent += 1;
+                    }
+                    Ok(())
+                });
+            if read.is_ok() && batch.len() > 0 {
+                let _ = jobs.send((sent, batch));
+                sent += 1;
+            }
+            drop(jobs);
+            parsed.resize_with(sent, || None);
+            let mut first_error = read.err();
+            for (index, events) in results.iter() {
+                match events {
+                    Ok(events) => parsed[index] = Some(events),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })?;
+        let batches = parsed
+            .into_iter()
+            .map(|b| b.context("a batch of events was not parsed"))
+            .collect::<Result<_>>()?;
+        Ok(ReplayLog { batches })
     }
 
     /// Streams every stored event in the order of [`Store::events_ordered`]
@@ -454,12 +614,37 @@ impl Store {
     }
 
     /// Records the policy text last used; a text equal to the current one
-    /// is not stored again.
+    /// is not stored again. This is not a policy version: versions come
+    /// only from [`Store::add_policy_version`] (`handoff policy apply`).
     pub fn save_policy(&mut self, text: &str) -> Result<()> {
         if self.policy_text()?.as_deref() == Some(text) {
             return Ok(());
         }
         self.backend.add_policy(text)
+    }
+
+    /// Records a new policy version; see [`next_policy_version`] for what
+    /// is refused and what is recognised as already recorded.
+    pub fn add_policy_version(&mut self, v: &NewPolicyVersion<'_>) -> Result<VersionOutcome> {
+        let outcome = self.backend.add_policy_version(v)?;
+        match outcome {
+            VersionOutcome::Recorded(number) => tracing::info!(
+                number,
+                effective_at = ?v.effective_at,
+                name = v.name,
+                applied_by = v.applied_by,
+                "policy version recorded"
+            ),
+            VersionOutcome::Unchanged(number) => {
+                tracing::info!(number, name = v.name, "policy already the latest version")
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Every policy version, by number.
+    pub fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>> {
+        self.backend.policy_versions()
     }
 
     /// The policy text last used, if any.
@@ -502,6 +687,110 @@ impl Store {
     pub fn sync_every_commit(&mut self) -> Result<()> {
         self.backend.sync_every_commit()
     }
+}
+
+/// A policy version to record.
+#[derive(Debug, Clone)]
+pub struct NewPolicyVersion<'a> {
+    /// `None`: in force from the beginning of time.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Where it came from, e.g. the file applied.
+    pub name: &'a str,
+    pub text: &'a str,
+    /// Who applied it.
+    pub applied_by: &'a str,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What recording a policy version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionOutcome {
+    /// Recorded under this number.
+    Recorded(u32),
+    /// The text is the latest version's (this number): nothing recorded.
+    Unchanged(u32),
+}
+
+/// A stored policy version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyVersionRow {
+    pub number: u32,
+    /// `None`: in force from the beginning of time.
+    pub effective_at: Option<DateTime<Utc>>,
+    pub name: String,
+    pub text: String,
+    /// Hex SHA-256 of `text`.
+    pub sha256: String,
+    pub applied_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The columns every backend selects for a policy version, in
+/// [`VersionColumns`] order.
+const VERSION_COLUMNS: &str = "number, effective_at, name, text, sha256, applied_by, recorded_at";
+
+/// A policy version row's columns as stored (instants as RFC 3339 text).
+type VersionColumns = (u32, Option<String>, String, String, String, String, String);
+
+impl PolicyVersionRow {
+    /// From the columns as stored.
+    fn from_columns(c: VersionColumns) -> Result<Self> {
+        let instant = |t: &str| -> Result<DateTime<Utc>> {
+            Ok(DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("policy version {}: bad instant {t:?}", c.0))?
+                .with_timezone(&Utc))
+        };
+        Ok(PolicyVersionRow {
+            number: c.0,
+            effective_at: c.1.as_deref().map(instant).transpose()?,
+            recorded_at: instant(&c.6)?,
+            name: c.2,
+            text: c.3,
+            sha256: c.4,
+            applied_by: c.5,
+        })
+    }
+}
+
+/// Hex SHA-256 of a policy text: how a version is recognised.
+pub fn policy_sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What recording `v` after `latest` does: nothing when its text is the
+/// latest version's (applying the same policy twice is one version), else
+/// it takes the next number. Refused when `v` would take effect before the
+/// latest version does: history is never re-decided under a new version,
+/// so a version may only begin at or after the instant the one before it
+/// began.
+fn next_policy_version(
+    latest: Option<&PolicyVersionRow>,
+    v: &NewPolicyVersion<'_>,
+) -> Result<VersionOutcome> {
+    let Some(latest) = latest else {
+        return Ok(VersionOutcome::Recorded(1));
+    };
+    if latest.sha256 == policy_sha256(v.text) {
+        return Ok(VersionOutcome::Unchanged(latest.number));
+    }
+    let begins = |t: Option<DateTime<Utc>>| {
+        t.map_or("the beginning of time".to_string(), |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+    };
+    if v.effective_at < latest.effective_at || v.effective_at.is_none() {
+        anyhow::bail!(
+            "a policy version effective from {} would begin before version {}, in force from \
+             {}; versions never rewrite what came before: give --effective at or after {} \
+             (or leave it out for now)",
+            begins(v.effective_at),
+            latest.number,
+            begins(latest.effective_at),
+            begins(latest.effective_at)
+        );
+    }
+    Ok(VersionOutcome::Recorded(latest.number + 1))
 }
 
 /// An API token as kept in the store: who holds it, its role, and the

@@ -159,12 +159,43 @@ pub struct ScorecardAnswer {
     pub breakdown: Option<Vec<BreakdownRow>>,
 }
 
-/// The policy a scorecard was judged by.
+/// The policy a scorecard was judged by: the latest version's name and
+/// currency, and which versions the period shows (docs/policy.md).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PolicyName {
     pub name: String,
     /// The currency of ARR figures.
     pub currency: String,
+    /// Whether these are the store's policy versions (false: one policy
+    /// outside them, version 0).
+    pub versioned: bool,
+    /// For people, e.g. "policy v2 (from 2026-06-01T00:00Z), v1 before".
+    pub shown: String,
+    /// The versions in force at some instant of the period, oldest first.
+    pub versions: Vec<ShownVersion>,
+    /// Clocks started in the period and breaches among them, per version.
+    pub clocks_by_version: Vec<VersionClocks>,
+}
+
+/// A policy version a scorecard shows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShownVersion {
+    /// From 1; 0 for a policy outside the store's versions.
+    pub number: u32,
+    /// From when; null: from the beginning.
+    pub effective_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// SHA-256 of the policy text, hex.
+    pub sha256: String,
+    /// The file it was applied from.
+    pub origin: String,
+}
+
+/// The clocks one policy version started in a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionClocks {
+    pub version: u32,
+    pub clocks: u64,
+    pub breached: u64,
 }
 
 /// One slice of a breakdown: the scorecard's figures for one key, without

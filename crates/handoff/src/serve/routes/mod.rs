@@ -37,7 +37,7 @@ pub async fn replay(state: &AppState, as_of: DateTime<Utc>) -> Result<Snapshot, 
     let shared = state.clone();
     blocking(move || {
         let store = Store::open_at(shared.db())?;
-        let replay = replay_log(&store, shared.policy(), as_of)?;
+        let replay = replay_log(&store, shared.policies(), as_of)?;
         if replay.left_out > 0 {
             tracing::debug!(left_out = replay.left_out, %as_of, "events after as-of left out");
         }

@@ -107,13 +107,13 @@ pub async fn get_scorecard(
                 None => return Ok(Err(no_history())),
             },
         };
-        let replay = replay_log(&store, shared.policy(), as_of)?;
+        let replay = replay_log(&store, shared.policies(), as_of)?;
         if replay.left_out > 0 {
             tracing::debug!(left_out = replay.left_out, %as_of, "events after as-of left out");
         }
         let snapshot = replay.snapshot;
         let json = render(
-            shared.policy(),
+            shared.policies(),
             &snapshot,
             &period,
             as_of,

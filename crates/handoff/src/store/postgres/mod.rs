@@ -32,11 +32,15 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use super::{judge, AppendOutcome, Backend, Conflict, NewAlert, OutboxEntry, Prepared};
-use super::{PgUrl, Provenance, RejectedRow, StoredToken};
+use super::{NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken};
+use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 
 /// The migrations as (version reached, SQL), in order. PostgreSQL starts
 /// at version 5, the SQLite schema it matches.
-const MIGRATIONS: &[(i64, &str)] = &[(5, include_str!("migrations/0005_schema.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (5, include_str!("migrations/0005_schema.sql")),
+    (6, include_str!("migrations/0006_policy_versions.sql")),
+];
 
 /// The advisory lock key migrations hold: "handoff" in ASCII, plus one.
 const MIGRATE_LOCK: i64 = 0x68_616e_646f_6666 + 1;
@@ -123,6 +127,21 @@ pub(super) struct Postgres {
 }
 
 impl Postgres {
+    /// Streams (seq, payload) rows of `sql` to `f`.
+    fn events_in(&self, sql: &str, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        let client = self.client()?;
+        let client: &Client = &client;
+        wait(async {
+            let rows = client.query_typed_raw(sql, NO_PARAMS).await?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                f(row.get(0), row.get(1))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Connects to the database at `url` and brings its schema up to date.
     pub(super) fn connect(url: &PgUrl) -> Result<Postgres> {
         let mut store = Postgres {
@@ -380,22 +399,11 @@ impl Backend for Postgres {
     }
 
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
-        let client = self.client()?;
-        let client: &Client = &client;
-        wait(async {
-            let rows = client
-                .query_typed_raw(
-                    "SELECT seq, payload FROM events ORDER BY at_utc, id",
-                    NO_PARAMS,
-                )
-                .await?;
-            let mut rows = std::pin::pin!(rows);
-            while let Some(row) = rows.next().await {
-                let row = row?;
-                f(row.get(0), row.get(1))?;
-            }
-            Ok(())
-        })
+        self.events_in("SELECT seq, payload FROM events ORDER BY at_utc, id", f)
+    }
+
+    fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        self.events_in("SELECT seq, payload FROM events ORDER BY seq", f)
     }
 
     fn events_after(
@@ -594,6 +602,60 @@ impl Backend for Postgres {
         Ok(())
     }
 
+    fn add_policy_version(&mut self, v: &NewPolicyVersion<'_>) -> Result<VersionOutcome> {
+        let mut client = self.client()?;
+        wait(async {
+            let tx = client.transaction().await?;
+            // One writer of versions at a time, so two applies cannot take
+            // the same number or pass each other's effective instant.
+            tx.batch_execute("LOCK TABLE policy_versions IN EXCLUSIVE MODE")
+                .await?;
+            let latest = tx
+                .query_typed_opt(
+                    &format!(
+                        "SELECT {VERSION_COLUMNS} FROM policy_versions \
+                         ORDER BY number DESC LIMIT 1"
+                    ),
+                    &[],
+                )
+                .await?
+                .map(|r| PolicyVersionRow::from_columns(version_columns(&r)))
+                .transpose()?;
+            let outcome = super::next_policy_version(latest.as_ref(), v)?;
+            if let VersionOutcome::Recorded(number) = outcome {
+                let effective = v.effective_at.map(|t| t.to_rfc3339());
+                tx.execute_typed(
+                    &format!(
+                        "INSERT INTO policy_versions ({VERSION_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    ),
+                    &[
+                        (&i64::from(number), Type::INT8),
+                        (&effective, Type::TEXT),
+                        (&v.name, Type::TEXT),
+                        (&v.text, Type::TEXT),
+                        (&super::policy_sha256(v.text), Type::TEXT),
+                        (&v.applied_by, Type::TEXT),
+                        (&v.recorded_at.to_rfc3339(), Type::TEXT),
+                    ],
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>> {
+        let rows = wait(self.client()?.query_typed(
+            &format!("SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY number"),
+            &[],
+        ))?;
+        rows.iter()
+            .map(|r| PolicyVersionRow::from_columns(version_columns(r)))
+            .collect()
+    }
+
     fn policy_text(&self) -> Result<Option<String>> {
         let row = wait(
             self.client()?
@@ -686,4 +748,18 @@ impl Backend for Postgres {
     fn outbox_retract(&mut self, alert_ids: &[String], reason: &str) -> Result<usize> {
         wait(outbox::retract(&*self.client()?, alert_ids, reason))
     }
+}
+
+/// A policy version row's columns, as PostgreSQL hands them over.
+fn version_columns(r: &tokio_postgres::Row) -> VersionColumns {
+    let number: i64 = r.get(0);
+    (
+        u32::try_from(number).unwrap_or(u32::MAX),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+    )
 }

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{judge, AppendOutcome, Backend, Conflict, NewAlert, OutboxEntry, Prepared};
-use super::{Provenance, RejectedRow, StoredToken};
+use super::{NewPolicyVersion, PolicyVersionRow, Provenance, RejectedRow, StoredToken};
+use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 
 /// The schema migrations, in order; entry `i` brings the schema to version
 /// `i + 1`.
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_tokens.sql"),
     include_str!("migrations/0004_outbox.sql"),
     include_str!("migrations/0005_outbox_retracted.sql"),
+    include_str!("migrations/0006_policy_versions.sql"),
 ];
 
 /// How long a writer waits for another process's lock before failing, in
@@ -51,6 +53,18 @@ pub(super) struct Sqlite {
 }
 
 impl Sqlite {
+    /// Streams the (seq, payload) rows of `sql` to `f`.
+    fn events_in(&self, sql: &str, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let payload = row.get_ref(1)?.as_str()?;
+            f(seq, payload)?;
+        }
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database at `path` and brings its
     /// schema up to date.
     pub(super) fn open(path: &Path) -> Result<Sqlite> {
@@ -212,16 +226,11 @@ impl Backend for Sqlite {
     }
 
     fn for_each_event(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, payload FROM events ORDER BY at_utc, id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let payload = row.get_ref(1)?.as_str()?;
-            f(seq, payload)?;
-        }
-        Ok(())
+        self.events_in("SELECT seq, payload FROM events ORDER BY at_utc, id", f)
+    }
+
+    fn for_each_event_by_position(&self, f: &mut dyn FnMut(i64, &str) -> Result<()>) -> Result<()> {
+        self.events_in("SELECT seq, payload FROM events ORDER BY seq", f)
     }
 
     fn events_after(
@@ -393,6 +402,46 @@ impl Backend for Sqlite {
         Ok(())
     }
 
+    fn add_policy_version(&mut self, v: &NewPolicyVersion<'_>) -> Result<VersionOutcome> {
+        let tx = self.immediate()?;
+        let latest = tx
+            .query_row(
+                &format!(
+                    "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY number DESC LIMIT 1"
+                ),
+                [],
+                version_columns,
+            )
+            .optional()?
+            .map(PolicyVersionRow::from_columns)
+            .transpose()?;
+        let outcome = super::next_policy_version(latest.as_ref(), v)?;
+        if let VersionOutcome::Recorded(number) = outcome {
+            tx.execute(
+                &format!("INSERT INTO policy_versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    number,
+                    v.effective_at.map(|t| t.to_rfc3339()),
+                    v.name,
+                    v.text,
+                    super::policy_sha256(v.text),
+                    v.applied_by,
+                    v.recorded_at.to_rfc3339()
+                ],
+            )?;
+            tx.commit()?;
+        }
+        Ok(outcome)
+    }
+
+    fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY number"
+        ))?;
+        let rows = stmt.query_map([], version_columns)?;
+        rows.map(|r| PolicyVersionRow::from_columns(r?)).collect()
+    }
+
     fn policy_text(&self) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -483,4 +532,17 @@ impl Backend for Sqlite {
     fn outbox_retract(&mut self, alert_ids: &[String], reason: &str) -> Result<usize> {
         outbox::retract(self, alert_ids, reason)
     }
+}
+
+/// A policy version row's columns, as SQLite hands them over.
+fn version_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
 }
