@@ -191,7 +191,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
+        let token = match bearer(parts) {
+            Ok(token) => token,
+            // No bearer header: a signed-in dashboard page's session cookie
+            // stands for its token (serve::dashboard).
+            Err(missing) => {
+                return super::dashboard::session_caller(parts, state)?.ok_or(missing);
+            }
+        };
         let hash = hash_token(&token);
         let found = state.read(move |store| store.find_token(&hash)).await?;
         let Some(stored) = found else {
