@@ -82,6 +82,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage the API's bearer tokens.
     Token(TokenArgs),
+    /// Manage the dashboard's users (name and password sign-in).
+    User(UserArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (JSON) without starting a
     /// server, e.g. to generate a client.
     ///
@@ -373,6 +375,10 @@ pub enum TokenRole {
     Admin,
     Ingest,
     Manager,
+    /// A sales rep: sees and acts on the accounts they hold (--rep).
+    Rep,
+    /// Marketing: sees the marketing-sourced accounts, acts on none.
+    Marketing,
     Viewer,
 }
 
@@ -387,6 +393,47 @@ pub struct TokenCreateArgs {
     /// Who holds it, e.g. crm-sync; unique in the database.
     #[arg(long)]
     pub name: String,
+    /// For --role rep: the rep id (as in rep events) whose accounts it sees.
+    #[arg(long)]
+    pub rep: Option<String>,
+    /// For --role manager: the team it sees; without it, every team.
+    #[arg(long)]
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Make a dashboard user who signs in with a name and a password.
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    /// The store the service uses: a SQLite file or a postgres:// URL.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// What the user may do and see (as for tokens).
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
+    /// The name they sign in with; unique in the database.
+    #[arg(long)]
+    pub name: String,
+    /// For --role rep: the rep id whose accounts they see.
+    #[arg(long)]
+    pub rep: Option<String>,
+    /// For --role manager: the team they see; without it, every team.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// A file whose first line is the password; default: the first line of
+    /// standard input (never a command-line argument, which others can see).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// Sets up tracing to stderr; RUST_LOG overrides the flags.
@@ -423,6 +470,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Openapi => crate::serve::openapi::run_cli(),
         Command::Token(a) => match &a.command {
             TokenCommand::Create(c) => crate::serve::auth::run_create(c),
+        },
+        Command::User(a) => match &a.command {
+            UserCommand::Create(c) => crate::serve::auth::run_user_create(c),
         },
     }
 }

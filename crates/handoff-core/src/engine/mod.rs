@@ -223,6 +223,22 @@ impl<'p> Engine<'p> {
         self.note_action(ev, at);
     }
 
+    /// A copy of the state as it stands, for a reader that must not stop
+    /// the engine (the live service's dashboard): clocks are judged up to
+    /// the engine's last step, and an open clock past its deadline at
+    /// `as_of` counts as missed in a scorecard, as in any snapshot.
+    pub fn snapshot(&self, as_of: DateTime<Utc>) -> Snapshot {
+        let mut accounts = self.accounts.records.clone();
+        accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Snapshot {
+            as_of,
+            events: self.events,
+            accounts,
+            alerts: self.alerts.clone(),
+            reps: self.reps.clone(),
+        }
+    }
+
     /// Judges the clocks due before `as_of` and hands over the final state.
     pub fn finish(mut self, as_of: DateTime<Utc>) -> Snapshot {
         let mut sink = Vec::new();

@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use handoff_core::engine::{
-    auto_reassign_id, pick_reassignee, sort_events, type_rank, Alert, Effect, Engine,
+    auto_reassign_id, pick_reassignee, sort_events, type_rank, Alert, Effect, Engine, Snapshot,
 };
 use handoff_core::event::{EventBody, Reassign};
 use handoff_core::{Event, Policy};
@@ -249,6 +249,15 @@ impl Live {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         })
+    }
+
+    /// A copy of the live engine's state as of now (see
+    /// [`Engine::snapshot`]): what a replay up to now would give, without
+    /// reading the log.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let now = self.clock.now();
+        let st = self.lock()?;
+        Ok(st.engine.snapshot(now))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, LiveState>> {

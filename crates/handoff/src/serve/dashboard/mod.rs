@@ -17,9 +17,12 @@
 //! `GET /dashboard/stream` is a Server-Sent Events stream that says
 //! `changed` whenever a write through this service succeeded.
 
-use std::collections::HashMap;
+pub mod svg;
+
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
@@ -32,22 +35,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use handoff_core::engine::ClockState;
-use handoff_core::metrics::{self, Dimension, Scorecard};
+use handoff_core::engine::{AccountRecord, ClockState, Snapshot};
+use handoff_core::event::RepFacts;
+use handoff_core::metrics::{self, Scorecard};
 use handoff_core::period::Period;
-use handoff_core::policy::PeriodKind;
+use handoff_core::policy::{
+    AlertTrigger, ClockKind, ClockLength, Commitment, Measure, MetricName, PeriodKind, Trigger,
+};
+use handoff_core::Policy;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use super::auth::{hash_token, role_name, Caller};
+use super::auth::{caller_of, hash_token, role_name, verify_password, Action, Caller, Scope};
 use super::error::ApiError;
 use super::routes::clocks::{clocks, ClockView};
 use super::routes::scorecard::parse_as_of;
 use super::routes::{query, replay};
 use super::AppState;
-use crate::cli::TokenRole;
+use svg::{RefLine, Unit};
 
 /// The cookie that carries a session id.
 pub const SESSION_COOKIE: &str = "handoff_session";
@@ -71,8 +78,7 @@ const APP_CSS: &str = include_str!("../../../assets/dashboard/app.css");
 /// One signed-in person.
 #[derive(Debug, Clone)]
 struct Session {
-    name: String,
-    role: TokenRole,
+    caller: Caller,
     csrf: String,
     expires: Instant,
 }
@@ -82,13 +88,31 @@ struct Session {
 pub struct Sessions {
     by_id: Mutex<HashMap<String, Session>>,
     changed: broadcast::Sender<()>,
+    /// Bumped by every change; the cached snapshot is of one version.
+    version: AtomicU64,
+    /// The live engine's state as of the last change, shared by every
+    /// page load until the next one.
+    cached: Mutex<Option<Cached>>,
 }
+
+struct Cached {
+    version: u64,
+    taken: Instant,
+    snapshot: Arc<Snapshot>,
+}
+
+/// How long a cached snapshot serves without a change through this
+/// service: events that another service stored on a shared PostgreSQL
+/// database reach the live engine without a notice here.
+const CACHE_LIFE: Duration = Duration::from_secs(10);
 
 impl Default for Sessions {
     fn default() -> Sessions {
         Sessions {
             by_id: Mutex::new(HashMap::new()),
             changed: broadcast::channel(16).0,
+            version: AtomicU64::new(0),
+            cached: Mutex::new(None),
         }
     }
 }
@@ -96,11 +120,35 @@ impl Default for Sessions {
 impl Sessions {
     /// Tells every open page to fetch its data again.
     pub fn notify_changed(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
         // No page listening is not an error.
         let _ = self.changed.send(());
     }
 
-    fn create(&self, name: String, role: TokenRole) -> (String, String) {
+    /// The live engine's state as of now, copied once per change (and at
+    /// most [`CACHE_LIFE`] old), shared by every page load.
+    pub async fn live_snapshot(&self, state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
+        let version = self.version.load(Ordering::SeqCst);
+        {
+            let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cached.as_ref() {
+                if c.version == version && c.taken.elapsed() < CACHE_LIFE {
+                    return Ok(c.snapshot.clone());
+                }
+            }
+        }
+        let shared = state.clone();
+        let snapshot = Arc::new(super::blocking(move || shared.live().snapshot()).await?);
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        *cached = Some(Cached {
+            version,
+            taken: Instant::now(),
+            snapshot: snapshot.clone(),
+        });
+        Ok(snapshot)
+    }
+
+    fn create(&self, caller: Caller) -> (String, String) {
         let id = random_hex();
         let csrf = random_hex();
         let mut map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
@@ -109,8 +157,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
-                name,
-                role,
+                caller,
                 csrf: csrf.clone(),
                 expires: now + SESSION_LIFE,
             },
@@ -173,10 +220,7 @@ pub fn session_caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>,
             });
         }
     }
-    Ok(Some(Caller {
-        name: session.name,
-        role: session.role,
-    }))
+    Ok(Some(session.caller))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -219,50 +263,110 @@ async fn app_css() -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
-    token: String,
+    token: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
 }
 
-/// POST /dashboard/login `{"token": "hdf_..."}`: a session for the token's
-/// holder, in a cookie.
+/// The one answer to a failed sign-in, whichever part was wrong, so that
+/// it does not tell which user names exist.
+fn refused(with_token: bool) -> ApiError {
+    ApiError::Unauthorized {
+        message: if with_token {
+            "unknown token: it is not in this service's database; `handoff token create` \
+             makes one"
+                .into()
+        } else {
+            "wrong user name or password; `handoff user create` makes a user".into()
+        },
+        invalid_token: with_token,
+    }
+}
+
+/// The cookie of a session: secure (HTTPS, or a loopback address, which
+/// browsers count as secure), not readable by scripts, not sent with
+/// requests from other sites.
+fn session_cookie(id: &str, max_age: u64) -> String {
+    format!("{SESSION_COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}
+
+/// POST /dashboard/login with `{"token": "hdf_..."}` or `{"user": ...,
+/// "password": ...}`: a session for the holder, in a cookie, and its CSRF
+/// token in the answer.
 async fn login(
     State(state): State<AppState>,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|r| {
         ApiError::bad_request(
-            format!("{}; send {{\"token\": \"hdf_...\"}}", r.body_text()),
+            format!(
+                "{}; send {{\"token\": \"hdf_...\"}} or {{\"user\": ..., \"password\": ...}}",
+                r.body_text()
+            ),
             Value::Null,
         )
     })?;
-    let hash = hash_token(body.token.trim());
-    let found = state.read(move |store| store.find_token(&hash)).await?;
-    let Some(stored) = found else {
-        tracing::info!("dashboard sign-in with an unknown token");
-        return Err(ApiError::Unauthorized {
-            message: "unknown token: it is not in this service's database; \
-                      `handoff token create` makes one"
-                .into(),
-            invalid_token: true,
-        });
+    let caller = match (body.token, body.user, body.password) {
+        (Some(token), None, None) => {
+            let hash = hash_token(token.trim());
+            let found = state.read(move |store| store.find_token(&hash)).await?;
+            let Some(stored) = found else {
+                tracing::info!("dashboard sign-in with an unknown token");
+                return Err(refused(true));
+            };
+            caller_of(stored.name, &stored.role, stored.scope.as_deref())?
+        }
+        (None, Some(user), Some(password)) => {
+            let name = user.trim().to_string();
+            let found = state.read(move |store| store.find_user(&name)).await?;
+            // argon2 takes tens of milliseconds on purpose: off the request
+            // threads. An unknown name is checked against a fixed hash so
+            // that it takes as long as a wrong password.
+            let (phc, stored) = match found {
+                Some(u) => (u.password_hash.clone(), Some(u)),
+                None => (DUMMY_PHC.to_string(), None),
+            };
+            let ok = super::blocking(move || Ok(verify_password(&password, &phc))).await?;
+            match (ok, stored) {
+                (true, Some(u)) => caller_of(u.name, &u.role, u.scope.as_deref())?,
+                _ => {
+                    tracing::info!(user = %user.trim(), "dashboard sign-in refused");
+                    return Err(refused(false));
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "send either {\"token\": \"hdf_...\"} or {\"user\": ..., \"password\": ...}",
+                Value::Null,
+            ))
+        }
     };
-    let role = <TokenRole as clap::ValueEnum>::from_str(&stored.role, false).map_err(|_| {
-        ApiError::internal(anyhow::anyhow!(
-            "token {:?} has unknown role {:?} in the store",
-            stored.name,
-            stored.role
-        ))
-    })?;
-    let (id, csrf) = state.sessions().create(stored.name.clone(), role);
-    tracing::info!(name = %stored.name, role = role_name(role), "dashboard sign-in");
-    let cookie = format!(
-        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_LIFE.as_secs()
-    );
+    let answer = who(&caller);
+    tracing::info!(name = %caller.name, role = role_name(caller.role), "dashboard sign-in");
+    let (id, csrf) = state.sessions().create(caller);
+    let mut answer = answer;
+    answer["csrf"] = json!(csrf);
     Ok((
-        [(SET_COOKIE, cookie)],
-        Json(json!({ "name": stored.name, "role": role_name(role), "csrf": csrf })),
+        [(SET_COOKIE, session_cookie(&id, SESSION_LIFE.as_secs()))],
+        Json(answer),
     )
         .into_response())
+}
+
+/// An argon2id hash of a password nobody has, to verify an unknown user
+/// name against.
+const DUMMY_PHC: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3uV4U8oYpYh9P2Nk1H4cE2m8y7xZt0qQ9F3Wb6Jd1aA";
+
+/// What the page shows about the signed-in person.
+fn who(caller: &Caller) -> Value {
+    json!({
+        "name": caller.name,
+        "role": role_name(caller.role),
+        "sees": caller.scope.describe(),
+        "can_act": Action::Act.allowed_for(caller.role),
+    })
 }
 
 /// POST /dashboard/logout: ends the session (needs its CSRF token).
@@ -271,14 +375,7 @@ async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMa
         state.sessions().remove(&id);
     }
     tracing::info!(name = %caller.name, "dashboard sign-out");
-    (
-        StatusCode::NO_CONTENT,
-        [(
-            SET_COOKIE,
-            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-        )],
-    )
-        .into_response()
+    (StatusCode::NO_CONTENT, [(SET_COOKIE, session_cookie("", 0))]).into_response()
 }
 
 /// GET /dashboard/session: who is signed in, and the CSRF token.
@@ -286,17 +383,15 @@ async fn session(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     let found = session_id(&headers).and_then(|id| state.sessions().get(&id));
     let Some(s) = found else {
         return Err(ApiError::Unauthorized {
-            message: "not signed in: POST a token to /dashboard/login".into(),
+            message: "not signed in: POST a token, or a user name and password, to \
+                      /dashboard/login"
+                .into(),
             invalid_token: false,
         });
     };
-    Ok(Json(json!({
-        "name": s.name,
-        "role": role_name(s.role),
-        "csrf": s.csrf,
-        "can_act": matches!(s.role, TokenRole::Admin | TokenRole::Manager),
-    }))
-    .into_response())
+    let mut answer = who(&s.caller);
+    answer["csrf"] = json!(s.csrf);
+    Ok(Json(answer).into_response())
 }
 
 /// The parameters of GET /dashboard/data; the page keeps them in its URL.
@@ -315,32 +410,57 @@ struct DataQuery {
     as_of: Option<String>,
 }
 
-impl DataQuery {
-    /// The one breakdown key asked for, if any; several is a 400.
-    fn narrowing(&self) -> Result<Option<(Dimension, String)>, ApiError> {
-        let given: Vec<(Dimension, &str)> = [
-            (Dimension::Team, &self.team),
-            (Dimension::Rep, &self.rep),
-            (Dimension::Tier, &self.tier),
-            (Dimension::Channel, &self.channel),
-        ]
-        .into_iter()
-        .filter_map(|(d, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (d, v)))
-        .collect();
-        match given.as_slice() {
-            [] => Ok(None),
-            [(d, v)] => Ok(Some((*d, v.to_string()))),
-            _ => Err(ApiError::bad_request(
-                "give at most one of team, rep, tier, channel: the scorecard narrows by \
-                 one dimension at a time",
-                Value::Null,
-            )),
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The page's filters, all applied together, on top of the caller's scope.
+#[derive(Debug, Clone, Default)]
+struct Filters {
+    team: Option<String>,
+    rep: Option<String>,
+    tier: Option<String>,
+    channel: Option<String>,
+}
+
+impl Filters {
+    fn of(q: &DataQuery) -> Filters {
+        Filters {
+            team: given(&q.team).map(String::from),
+            rep: given(&q.rep).map(String::from),
+            tier: given(&q.tier).map(String::from),
+            channel: given(&q.channel).map(String::from),
         }
+    }
+
+    fn none(&self) -> bool {
+        self.team.is_none() && self.rep.is_none() && self.tier.is_none() && self.channel.is_none()
+    }
+
+    /// Whether the account passes every filter: team and rep as the
+    /// scopes of those names see it, a tier when one of its cycles reached
+    /// it, a channel when the account or one of its cycles came through it.
+    fn keeps(&self, reps: &std::collections::BTreeMap<String, RepFacts>, a: &AccountRecord) -> bool {
+        self.team
+            .as_ref()
+            .is_none_or(|t| Scope::Team(t.clone()).sees(reps, a))
+            && self
+                .rep
+                .as_ref()
+                .is_none_or(|r| a.owner.as_deref() == Some(r.as_str()))
+            && self
+                .tier
+                .as_ref()
+                .is_none_or(|t| a.cycles.iter().any(|c| c.tier.as_deref() == Some(t.as_str())))
+            && self.channel.as_ref().is_none_or(|ch| {
+                a.channel.as_deref() == Some(ch.as_str())
+                    || a.cycles.iter().any(|c| c.channel.as_deref() == Some(ch.as_str()))
+            })
     }
 }
 
 fn period_kind(text: Option<&str>) -> Result<PeriodKind, ApiError> {
-    match text.unwrap_or("week") {
+    match text.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("week") {
         "week" => Ok(PeriodKind::Week),
         "month" => Ok(PeriodKind::Month),
         other => Err(ApiError::bad_request(
@@ -350,36 +470,314 @@ fn period_kind(text: Option<&str>) -> Result<PeriodKind, ApiError> {
     }
 }
 
-/// A scorecard's commitments, narrowed to one breakdown key when asked.
-fn card(
-    state: &AppState,
-    snapshot: &handoff_core::engine::Snapshot,
-    period: &Period,
-    as_of: DateTime<Utc>,
-    narrow: &Option<(Dimension, String)>,
-) -> Scorecard {
-    let policy = state.policy();
-    match narrow {
-        None => metrics::scorecard(policy, snapshot, period, as_of),
-        Some((dim, key)) => metrics::breakdown(policy, snapshot, period, as_of, *dim)
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, c)| c)
-            // A key with nothing in the period: the scorecard of no cycles.
-            .unwrap_or_else(|| {
-                let empty = handoff_core::engine::Snapshot {
-                    as_of: snapshot.as_of,
-                    events: 0,
-                    accounts: Vec::new(),
-                    alerts: Vec::new(),
-                    reps: snapshot.reps.clone(),
-                };
-                metrics::scorecard(policy, &empty, period, as_of)
-            }),
+/// The accounts the caller sees that pass the filters: the shared
+/// snapshot itself when nothing narrows it, else a copy of those.
+fn narrowed(snapshot: Arc<Snapshot>, scope: &Scope, filters: &Filters) -> Arc<Snapshot> {
+    if *scope == Scope::All && filters.none() {
+        return snapshot;
+    }
+    let reps = &snapshot.reps;
+    let accounts: Vec<AccountRecord> = snapshot
+        .accounts
+        .iter()
+        .filter(|a| scope.sees(reps, a) && filters.keeps(reps, a))
+        .cloned()
+        .collect();
+    let kept: HashSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+    let alerts = snapshot
+        .alerts
+        .iter()
+        .filter(|a| a.account.as_deref().is_none_or(|id| kept.contains(id)))
+        .cloned()
+        .collect();
+    Arc::new(Snapshot {
+        as_of: snapshot.as_of,
+        events: snapshot.events,
+        accounts,
+        alerts,
+        reps: snapshot.reps.clone(),
+    })
+}
+
+/// The number in a scorecard's applied target text (`>= 9`, `> 80%`), as
+/// a count or a share.
+fn target_number(text: &str) -> Option<f64> {
+    let last = text.split_whitespace().last()?;
+    match last.strip_suffix('%') {
+        Some(pct) => pct.parse::<f64>().ok().map(|v| v / 100.0),
+        None => last.parse().ok(),
     }
 }
 
-/// GET /dashboard/data (every role, by session or bearer token).
+/// The first commitment measuring `metric`.
+fn metric_commitment(policy: &Policy, metric: MetricName) -> Option<&Commitment> {
+    policy
+        .commitments
+        .iter()
+        .find(|c| matches!(c.measure, Measure::Metric(m) if m == metric))
+}
+
+/// A target line from a commitment's target as the period's card applies it.
+fn target_line(card: &Scorecard, id: &str) -> Option<RefLine> {
+    let k = card.commitments.iter().find(|k| k.id == id)?;
+    Some(RefLine {
+        label: "target".into(),
+        value: target_number(&k.target)?,
+        class: "target",
+    })
+}
+
+/// The time-to-first-touch histograms of the chosen period, one per intent
+/// tier of the policy, binned by a quarter of the first-touch clock's length
+/// (the clock that starts at hand-off and stops at an activity), with its
+/// line where that clock applies.
+fn first_touch_charts(policy: &Policy, snapshot: &Snapshot, period: &Period) -> Vec<Value> {
+    let clock = policy.commitments.iter().find_map(|c| match &c.measure {
+        Measure::Clock(spec)
+            if spec.start == Trigger::Handoff
+                && matches!(&spec.kind, ClockKind::Deadline { stop } if stop.contains(&Trigger::Activity)) =>
+        {
+            match spec.length {
+                ClockLength::Seconds(s) if s > 0 => Some((c.id.clone(), spec.clone(), s)),
+                _ => None,
+            }
+        }
+        _ => None,
+    });
+    // Without such a clock, hour bins and no line.
+    let (bin, line_of) = match &clock {
+        Some((_, _, s)) => (*s as f64 / 4.0, clock.as_ref()),
+        None => (3600.0, None),
+    };
+    let hours = |s: f64| {
+        let h = s / 3600.0;
+        if (h - h.round()).abs() < 1e-9 {
+            format!("{h:.0}h")
+        } else {
+            format!("{h:.1}h")
+        }
+    };
+    let mut tiers: Vec<String> = policy.tiers.iter().map(|t| t.name.clone()).collect();
+    tiers.reverse(); // the highest intent first, as the policy lists lowest first
+    tiers.sort_by_key(|t| {
+        // Tiers the first-touch clock covers come first.
+        !line_of.is_some_and(|(_, spec, _)| spec.tiers.as_ref().is_none_or(|ts| ts.contains(t)))
+    });
+    tiers
+        .iter()
+        .map(|tier| {
+            let mut counts = vec![0u32; 10];
+            let mut untouched = 0u32;
+            for a in &snapshot.accounts {
+                for c in &a.cycles {
+                    if c.tier.as_deref() != Some(tier) || !c.handoff_at.is_some_and(|t| period.contains(t)) {
+                        continue;
+                    }
+                    match c.first_touch_business_s {
+                        Some(s) => counts[((s.max(0) as f64 / bin) as usize).min(8)] += 1,
+                        None => untouched += 1,
+                    }
+                }
+            }
+            counts[9] = untouched;
+            let mut bins: Vec<(String, u32)> = (0..8)
+                .map(|i| (format!("<{}", hours(bin * (i + 1) as f64)), counts[i]))
+                .collect();
+            bins.push((format!("≥{}", hours(bin * 8.0)), counts[8]));
+            bins.push(("none".into(), counts[9]));
+            let applies = line_of
+                .filter(|(_, spec, _)| spec.tiers.as_ref().is_none_or(|ts| ts.contains(tier)));
+            let line = applies.map(|(_, spec, _)| (4.0, format!("SLA {}", spec.within_text)));
+            let title = format!("Time to first touch, {tier} intent (business hours)");
+            let n: u32 = counts.iter().sum();
+            json!({
+                "id": format!("first-touch-{tier}"),
+                "title": title,
+                "note": format!("{n} hand-offs, {untouched} untouched"),
+                "svg": svg::histogram(&title, &bins, line),
+            })
+        })
+        .collect()
+}
+
+/// Everything the page shows, from one snapshot narrowed to the caller.
+fn build_data(
+    policy: &Policy,
+    snapshot: &Snapshot,
+    periods: &[Period],
+    as_of: DateTime<Utc>,
+    caller: &Caller,
+) -> Value {
+    let cards: Vec<Scorecard> = periods
+        .iter()
+        .map(|p| metrics::scorecard(policy, snapshot, p, as_of))
+        .collect();
+    let Some(now_card) = cards.last() else {
+        return Value::Null;
+    };
+    let labels: Vec<String> = periods.iter().map(|p| p.label.clone()).collect();
+    let series: Vec<Value> = cards
+        .iter()
+        .map(|c| {
+            json!({
+                "period": c.period.label,
+                "commitments": c.commitments.iter().map(|k| json!({
+                    "id": k.id, "actual": k.actual, "n": k.n, "status": k.status,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+
+    let mut charts = Vec::new();
+    // SALs per period against the SAL commitment's target.
+    let sal: Vec<Option<f64>> = cards.iter().map(|c| Some(f64::from(c.funnel.sal))).collect();
+    let sal_target = metric_commitment(policy, MetricName::SalCount)
+        .and_then(|c| target_line(now_card, &c.id));
+    let title = format!("SAL volume per {}", kind_word(&periods[0]));
+    charts.push(json!({
+        "id": "sal-volume", "title": title,
+        "svg": svg::bars(&title, &labels, &sal, &sal_target.into_iter().collect::<Vec<_>>(), Unit::Count),
+    }));
+    // Acceptance per period with the target and the alert threshold.
+    let acc: Vec<Option<f64>> = cards.iter().map(|c| c.funnel.conversions.acceptance).collect();
+    let mut refs: Vec<RefLine> = metric_commitment(policy, MetricName::AcceptanceRate)
+        .map(|c| RefLine { label: "target".into(), value: c.target.value, class: "target" })
+        .into_iter()
+        .collect();
+    refs.extend(policy.alerts.iter().filter_map(|r| match r.trigger {
+        AlertTrigger::Metric { metric: MetricName::AcceptanceRate, threshold, below: true, .. } => {
+            Some(RefLine { label: "alert".into(), value: threshold, class: "alert" })
+        }
+        _ => None,
+    }));
+    let title = format!("Acceptance rate per {}", kind_word(&periods[0]));
+    charts.push(json!({
+        "id": "acceptance", "title": title,
+        "svg": svg::bars(&title, &labels, &acc, &refs, Unit::Share),
+    }));
+    charts.extend(first_touch_charts(policy, snapshot, &now_card.period));
+    // Attempts compliance: each cadence commitment's share met per period.
+    for c in policy.commitments.iter().filter(|c| {
+        matches!(&c.measure, Measure::Clock(spec) if matches!(spec.kind, ClockKind::Cadence { .. }))
+    }) {
+        let values: Vec<Option<f64>> = cards
+            .iter()
+            .map(|card| card.commitments.iter().find(|k| k.id == c.id).and_then(|k| k.actual))
+            .collect();
+        let title = format!("{}: {}", c.id, c.description);
+        let refs: Vec<RefLine> = target_line(now_card, &c.id).into_iter().collect();
+        charts.push(json!({
+            "id": format!("compliance-{}", c.id), "title": title,
+            "svg": svg::bars(&title, &labels, &values, &refs, Unit::Share),
+        }));
+    }
+    // The funnel of the chosen period.
+    let f = &now_card.funnel;
+    let pct = |v: Option<f64>, what: &str| v.map(|v| format!("{} {what}", Unit::Share.fmt(v)));
+    let title = format!("Funnel {}", now_card.period.label);
+    charts.push(json!({
+        "id": "funnel", "title": title,
+        "svg": svg::funnel(&title, &[
+            ("MQA", f.mqa, None),
+            ("SAL", f.sal, pct(f.conversions.mqa_to_sal, "of MQAs")),
+            ("SQO", f.sqo, pct(f.conversions.sal_to_sqo, "of SALs")),
+            ("Won", f.won, pct(f.conversions.win_rate, "win rate")),
+        ]),
+        "funnel": f,
+    }));
+    // Velocity: median days to a win, per period.
+    let title = "Velocity: median days to won".to_string();
+    charts.push(json!({
+        "id": "velocity", "title": title,
+        "svg": svg::lines(&title, &labels, &[
+            ("MQA→won", cards.iter().map(|c| c.velocity.median_days_mqa_to_won).collect()),
+            ("SAL→won", cards.iter().map(|c| c.velocity.median_days_sal_to_won).collect()),
+        ], &[], Unit::Days),
+    }));
+    // Marketing-influenced share of won ARR, per period.
+    let share: Vec<Option<f64>> = cards.iter().map(|c| c.influenced_arr.share).collect();
+    let refs: Vec<RefLine> = metric_commitment(policy, MetricName::InfluencedArrShare)
+        .and_then(|c| target_line(now_card, &c.id))
+        .into_iter()
+        .collect();
+    let title = "Marketing-influenced share of won ARR".to_string();
+    let inf = &now_card.influenced_arr;
+    charts.push(json!({
+        "id": "influence", "title": title,
+        "note": format!("{}: {:.0} of {:.0} ARR influenced", now_card.period.label, inf.influenced_arr, inf.won_arr),
+        "svg": svg::bars(&title, &labels, &share, &refs, Unit::Share),
+    }));
+
+    // The breach queue: open clocks nearest their deadline, then breaches,
+    // newest first.
+    let mut queue: Vec<ClockView> = clocks(snapshot)
+        .into_iter()
+        .filter(|k| matches!(k.state, ClockState::Open | ClockState::Breached))
+        .map(|mut k| {
+            let who = k.breach_owner.clone().or_else(|| k.owner.clone());
+            k.manager = who
+                .as_ref()
+                .and_then(|r| snapshot.reps.get(r))
+                .and_then(|r| r.manager.clone());
+            k
+        })
+        .collect();
+    queue.sort_by(|a, b| {
+        let rank = |k: &ClockView| u8::from(k.state != ClockState::Open);
+        rank(a).cmp(&rank(b)).then_with(|| {
+            if a.state == ClockState::Open {
+                a.deadline.cmp(&b.deadline)
+            } else {
+                b.breach_at.cmp(&a.breach_at)
+            }
+        })
+    });
+    let total = queue.len();
+    queue.truncate(QUEUE_LIMIT);
+    // Who an account may be moved to: the caller's own team for a rep or a
+    // team's manager, anyone otherwise.
+    let own_team = match &caller.scope {
+        Scope::Team(t) => Some(t.clone()),
+        Scope::Rep(r) => snapshot.reps.get(r).and_then(|f| f.team.clone()),
+        _ => None,
+    };
+    let reps: Vec<Value> = snapshot
+        .reps
+        .values()
+        .filter(|r| own_team.as_ref().is_none_or(|t| r.team.as_ref() == Some(t)))
+        .map(|r| json!({ "rep": r.rep, "name": r.name, "team": r.team }))
+        .collect();
+    let teams: std::collections::BTreeSet<&str> =
+        snapshot.reps.values().filter_map(|r| r.team.as_deref()).collect();
+    let channels: std::collections::BTreeSet<&str> =
+        snapshot.accounts.iter().filter_map(|a| a.channel.as_deref()).collect();
+    json!({
+        "period": now_card.period.label,
+        "commitments": now_card.commitments,
+        "funnel": now_card.funnel,
+        "series": series,
+        "charts": charts,
+        "queue": { "total": total, "clocks": queue },
+        "reps": reps,
+        "options": {
+            "teams": teams,
+            "tiers": policy.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            "channels": channels,
+        },
+    })
+}
+
+fn kind_word(p: &Period) -> &'static str {
+    if p.label.contains("-W") {
+        "week"
+    } else {
+        "month"
+    }
+}
+
+/// GET /dashboard/data (every role, by session or bearer token): the
+/// chosen period's scorecard, the 11 periods before it, the charts and the
+/// breach queue, of the accounts the caller sees that pass the filters.
 async fn data(
     State(state): State<AppState>,
     caller: Caller,
@@ -387,106 +785,62 @@ async fn data(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q, "period, at, team, rep, tier, channel, as_of")?;
     let kind = period_kind(q.period.as_deref())?;
-    let narrow = q.narrowing()?;
-    // Default now on the service's clock (the injected one in tests).
-    let as_of = match q.as_of.as_deref().filter(|a| !a.is_empty()) {
-        Some(text) => parse_as_of(Some(text))?,
-        None => state.now(),
-    };
+    let filters = Filters::of(&q);
     let tz = state.policy().org_calendar().tz();
-    let current = match q.at.as_deref().filter(|a| !a.is_empty()) {
+    let fixed_as_of = match given(&q.as_of) {
+        Some(text) => Some(parse_as_of(Some(text))?),
+        None => None,
+    };
+    let as_of = fixed_as_of.unwrap_or_else(|| state.now());
+    let current = match given(&q.at) {
         None => Period::containing(kind, as_of, tz),
         Some(label) => match kind {
             PeriodKind::Week => Period::parse_week(label, tz),
             _ => Period::parse_month(label, tz),
         }
-        .map_err(|why| {
-            ApiError::bad_request(format!("at: {why}"), json!({ "parameter": "at" }))
-        })?,
+        .map_err(|why| ApiError::bad_request(format!("at: {why}"), json!({ "parameter": "at" })))?,
     };
     let started = Instant::now();
-    let snapshot = replay(&state, as_of).await?;
-    let replayed = started.elapsed();
-
+    // Now: the live engine's state (cached until the next change); a past
+    // instant: a replay of the log up to it.
+    let snapshot = match fixed_as_of {
+        None => state.sessions().live_snapshot(&state).await?,
+        Some(at) => Arc::new(replay(&state, at).await?),
+    };
+    let got = started.elapsed();
     let shared = state.clone();
-    let narrow2 = narrow.clone();
-    let (now_card, series, queue, reps) = super::blocking(move || {
-        let mut periods = vec![current.clone()];
+    let who = caller.clone();
+    let body = super::blocking(move || {
+        let visible = narrowed(snapshot, &who.scope, &filters);
+        let mut periods = vec![current];
         while periods.len() < SPARK_PERIODS {
             let before = periods[periods.len() - 1].previous(kind, tz);
             periods.push(before);
         }
         periods.reverse();
-        let series: Vec<Value> = periods
-            .iter()
-            .map(|p| {
-                let c = card(&shared, &snapshot, p, as_of, &narrow2);
-                json!({
-                    "period": p.label,
-                    "commitments": c.commitments.iter().map(|k| json!({
-                        "id": k.id, "actual": k.actual, "n": k.n, "status": k.status,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let now_card = card(&shared, &snapshot, &current, as_of, &narrow2);
-        let team_of = |rep: &Option<String>| {
-            rep.as_ref()
-                .and_then(|r| snapshot.reps.get(r))
-                .and_then(|r| r.team.clone())
-        };
-        let mut queue: Vec<ClockView> = clocks(&snapshot)
-            .into_iter()
-            .filter(|k| matches!(k.state, ClockState::Open | ClockState::Breached))
-            .filter(|k| match &narrow2 {
-                Some((Dimension::Team, t)) => team_of(&k.owner).as_deref() == Some(t),
-                Some((Dimension::Rep, r)) => k.owner.as_deref() == Some(r),
-                Some((Dimension::Tier, t)) => k.tier.as_deref() == Some(t),
-                _ => true,
-            })
-            .map(|mut k| {
-                let who = k.breach_owner.clone().or_else(|| k.owner.clone());
-                k.manager = who
-                    .as_ref()
-                    .and_then(|r| snapshot.reps.get(r))
-                    .and_then(|r| r.manager.clone());
-                k
-            })
-            .collect();
-        // Open clocks nearest their deadline first, then the breaches,
-        // newest first.
-        queue.sort_by(|a, b| {
-            let rank = |k: &ClockView| u8::from(k.state != ClockState::Open);
-            rank(a).cmp(&rank(b)).then_with(|| {
-                if a.state == ClockState::Open {
-                    a.deadline.cmp(&b.deadline)
-                } else {
-                    b.breach_at.cmp(&a.breach_at)
-                }
-            })
-        });
-        let total = queue.len();
-        queue.truncate(QUEUE_LIMIT);
-        let reps: Vec<Value> = snapshot
-            .reps
-            .values()
-            .map(|r| json!({ "rep": r.rep, "name": r.name, "team": r.team }))
-            .collect();
-        Ok((now_card, series, json!({ "total": total, "clocks": queue }), reps))
+        Ok(build_data(shared.policy(), &visible, &periods, as_of, &who))
     })
     .await?;
-    tracing::debug!(replay_ms = replayed.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "dashboard data");
-    Ok(Json(json!({
-        "as_of": as_of,
-        "caller": { "name": caller.name, "role": role_name(caller.role) },
-        "period": now_card.period.label,
-        "narrow": narrow.map(|(d, k)| json!({ "by": d, "key": k })),
-        "commitments": now_card.commitments,
-        "funnel": now_card.funnel,
-        "series": series,
-        "queue": queue,
-        "reps": reps,
-    })))
+    tracing::debug!(
+        snapshot_ms = got.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "dashboard data"
+    );
+    let mut body = body;
+    if let Value::Object(map) = &mut body {
+        map.insert("as_of".into(), json!(as_of));
+        map.insert("now".into(), json!(state.now()));
+        map.insert(
+            "caller".into(),
+            json!({
+                "name": caller.name,
+                "role": role_name(caller.role),
+                "sees": caller.scope.describe(),
+                "can_act": Action::Act.allowed_for(caller.role),
+            }),
+        );
+    }
+    Ok(Json(body))
 }
 
 /// GET /dashboard/stream: Server-Sent Events, one `changed` event after

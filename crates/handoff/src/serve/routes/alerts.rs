@@ -97,6 +97,8 @@ pub async fn get_alerts(
     q: Result<Query<AlertsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::Read)?;
+    // Not narrowed to accounts: for callers who see every account only.
+    caller.require_all()?;
     let q = query(q, "as_of")?;
     let as_of = match q.as_of.as_deref() {
         Some(text) => parse_as_of(Some(text))?,

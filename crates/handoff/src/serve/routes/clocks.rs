@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::scorecard::parse_as_of;
-use super::{query, replay};
+use super::{query, replay_for};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::openapi::schemas::{BadRequest, BreachesAnswer, ClocksAnswer, TokenErrors};
@@ -145,7 +145,7 @@ pub async fn get_clocks(
     let q = query(q, "state, commitment, as_of")?;
     let wanted = q.state.as_deref().map(parse_state).transpose()?;
     let as_of = parse_as_of(q.as_of.as_deref())?;
-    let snapshot = replay(&state, as_of).await?;
+    let snapshot = replay_for(&state, as_of, &caller).await?;
     let mut list: Vec<ClockView> = clocks(&snapshot)
         .into_iter()
         .filter(|k| wanted.is_none_or(|s| k.state == s))
@@ -182,7 +182,7 @@ pub async fn get_breaches(
     caller.require(Action::Read)?;
     let q = query(q, "commitment, as_of")?;
     let as_of = parse_as_of(q.as_of.as_deref())?;
-    let snapshot = replay(&state, as_of).await?;
+    let snapshot = replay_for(&state, as_of, &caller).await?;
     let mut list: Vec<ClockView> = clocks(&snapshot)
         .into_iter()
         .filter(|k| k.state == ClockState::Breached)

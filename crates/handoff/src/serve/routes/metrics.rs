@@ -45,6 +45,8 @@ pub async fn get_metrics(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
+    // Not narrowed to accounts: for callers who see every account only.
+    caller.require_all()?;
     let snapshot = replay(&state, state.now()).await?;
     let mut gauges = Gauges::default();
     let clocks = snapshot
