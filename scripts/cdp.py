@@ -33,6 +33,7 @@ def main():
     profile = tempfile.mkdtemp(prefix="handoff-cdp-")
     browser = subprocess.Popen(
         [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-debugging-port=0", "--user-data-dir=" + profile,
          "--window-size=1400,1000", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

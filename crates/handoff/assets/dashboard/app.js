@@ -1,6 +1,7 @@
-// The SLA dashboard: signs in with a token, shows the scorecard tiles with
-// 12-period sparklines and the breach queue, acts through the /v1 API with
-// the session's CSRF token, and refetches when the service says something
+// The SLA dashboard: signs in with a user name and password or a token,
+// shows the scorecard tiles with 12-period sparklines, the charts (SVG drawn
+// by the service) and the breach queue, acts through the /v1 API with the
+// session's CSRF token, and refetches when the service says something
 // changed (Server-Sent Events). No library: the page is small.
 "use strict";
 
@@ -37,7 +38,14 @@ function filters() {
 function showFilters() {
   const params = filters();
   const form = $("#filters");
-  for (const f of FILTERS) form.elements[f].value = params.get(f) || (f === "period" ? "week" : "");
+  for (const f of FILTERS) {
+    const v = params.get(f) || (f === "period" ? "week" : "");
+    const input = form.elements[f];
+    if (input.tagName === "SELECT" && v && ![...input.options].some((o) => o.value === v)) {
+      input.append(el("option", { value: v }, v));
+    }
+    input.value = v;
+  }
 }
 
 function formatActual(c) {
@@ -92,6 +100,36 @@ function renderTiles(data) {
   }
 }
 
+function renderCharts(data) {
+  const box = $("#charts");
+  box.replaceChildren();
+  for (const c of data.charts) {
+    const div = el("div", { class: "chart", "data-chart": c.id }, el("h3", {}, c.title));
+    if (c.note) div.append(el("div", { class: "note" }, c.note));
+    // The SVG is the service's own, with every text in it escaped.
+    const holder = document.createElement("div");
+    holder.innerHTML = c.svg;
+    div.append(holder);
+    box.append(div);
+  }
+}
+
+function fillOptions(data) {
+  const form = $("#filters");
+  const params = filters();
+  const lists = { team: data.options.teams, tier: data.options.tiers, channel: data.options.channels,
+    rep: data.reps.map((r) => r.rep) };
+  for (const [name, values] of Object.entries(lists)) {
+    const select = form.elements[name];
+    const chosen = params.get(name) || "";
+    select.replaceChildren(el("option", { value: "" }, "all"));
+    const all = new Set(values);
+    if (chosen) all.add(chosen);
+    for (const v of all) select.append(el("option", { value: v }, v));
+    select.value = chosen;
+  }
+}
+
 function duration(ms) {
   const s = Math.floor(Math.abs(ms) / 1000);
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
@@ -138,9 +176,11 @@ async function act(account, action, body) {
   await load();
 }
 
+function data_can_act() { return latest && latest.caller && latest.caller.can_act; }
+
 function actionsCell(k, reps) {
   const cell = el("td", { class: "actions" });
-  if (!session.can_act) return cell;
+  if (!data_can_act()) return cell;
   const reason = el("input", { placeholder: "reason", class: "reason" });
   const repSelect = el("select", { class: "reassign-rep" });
   for (const r of reps) {
@@ -194,10 +234,13 @@ async function load() {
   if (!answer.ok) { $("#error").textContent = data.error; return; }
   $("#error").textContent = "";
   latest = data;
-  skew = Date.parse(data.as_of) - Date.now();
+  skew = Date.parse(data.now) - Date.now();
   document.body.dataset.asOf = data.as_of;
-  $("#period-label").textContent = data.period + (data.narrow ? " · " + data.narrow.by + " " + data.narrow.key : "");
+  $("#period-label").textContent = data.period;
+  $("#sees").textContent = "sees " + data.caller.sees;
+  fillOptions(data);
   renderTiles(data);
+  renderCharts(data);
   renderQueue(data);
   document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
 }
@@ -239,7 +282,9 @@ $("#signin-form").addEventListener("submit", async (e) => {
   const answer = await fetch("/dashboard/login", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ token: $("#token").value.trim() }),
+    body: JSON.stringify($("#token").value.trim()
+      ? { token: $("#token").value.trim() }
+      : { user: $("#user").value.trim(), password: $("#password").value }),
     credentials: "same-origin",
   });
   if (!answer.ok) {
@@ -247,6 +292,7 @@ $("#signin-form").addEventListener("submit", async (e) => {
     return;
   }
   $("#token").value = "";
+  $("#password").value = "";
   await start();
 });
 

@@ -45,6 +45,7 @@ impl Unit {
                 }
             }
             Unit::Share => format!("{:.0}%", v * 100.0),
+            Unit::Days if v < 10.0 && (v - v.round()).abs() > 1e-9 => format!("{v:.1}d"),
             Unit::Days => format!("{v:.0}d"),
         }
     }
@@ -77,8 +78,19 @@ fn top(values: &[Option<f64>], lines: &[RefLine], unit: Unit) -> f64 {
     match unit {
         Unit::Share => 1.0_f64.max(most),
         _ if most <= 0.0 => 1.0,
-        _ => most * 1.1,
+        _ => nice_ceiling(most * 1.05),
     }
+}
+
+/// The smallest of 1, 2, 2.5, 5 or 10 times a power of ten at or above
+/// `v`, so that the axis reads in round numbers.
+fn nice_ceiling(v: f64) -> f64 {
+    let power = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|c| *c >= v - 1e-9)
+        .unwrap_or(10.0 * power)
 }
 
 fn open(out: &mut String, title: &str) {
@@ -138,7 +150,9 @@ fn ref_lines(out: &mut String, lines: &[RefLine], max: f64, unit: Unit) {
             W - MR,
             l.class,
             W - MR + 3.0,
-            y + 3.5,
+            // Targets read just above their line, alerts just below, so
+            // that a target and an alert close together both show.
+            if l.class == "alert" { y + 10.0 } else { y - 2.0 },
             esc(&l.label),
             esc(&unit.fmt(l.value))
         );
@@ -328,7 +342,18 @@ mod tests {
             Unit::Share,
         );
         assert!(svg.contains(r#"y1="42.8" y2="42.8""#), "{svg}");
+        // Its label just above it.
+        assert!(svg.contains(r#"y="40.8">target 80%"#), "{svg}");
         assert!(svg.contains("target 80%"), "{svg}");
+    }
+
+    #[test]
+    fn count_axes_end_on_round_numbers() {
+        assert_eq!(nice_ceiling(1.05), 2.0);
+        assert_eq!(nice_ceiling(9.45), 10.0);
+        assert_eq!(nice_ceiling(21.0), 25.0);
+        assert_eq!(nice_ceiling(300.0), 500.0);
+        assert_eq!(nice_ceiling(1.0), 1.0);
     }
 
     #[test]
