@@ -186,13 +186,17 @@ impl Scope {
             .retain(|a| a.account.as_deref().is_none_or(|id| kept.contains(id)));
     }
 
-    /// A copy of the accounts the scope sees ([`Scope::narrow`] on a
-    /// shared snapshot).
-    pub fn narrowed(&self, snapshot: &Snapshot) -> Snapshot {
+    /// A copy of the accounts the scope sees that `also` keeps, with the
+    /// alerts about them (and those about no account).
+    pub fn narrowed(
+        &self,
+        snapshot: &Snapshot,
+        also: impl Fn(&BTreeMap<String, RepFacts>, &AccountRecord) -> bool,
+    ) -> Snapshot {
         let accounts = snapshot
             .accounts
             .iter()
-            .filter(|a| self.sees(&snapshot.reps, a))
+            .filter(|a| self.sees(&snapshot.reps, a) && also(&snapshot.reps, a))
             .cloned()
             .collect::<Vec<_>>();
         let kept: HashSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();

@@ -19,7 +19,7 @@
 
 pub mod svg;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -324,7 +324,7 @@ async fn login(
             // that it takes as long as a wrong password.
             let (phc, stored) = match found {
                 Some(u) => (u.password_hash.clone(), Some(u)),
-                None => (DUMMY_PHC.to_string(), None),
+                None => (dummy_phc(), None),
             };
             let ok = super::blocking(move || Ok(verify_password(&password, &phc))).await?;
             match (ok, stored) {
@@ -354,10 +354,14 @@ async fn login(
         .into_response())
 }
 
-/// An argon2id hash of a password nobody has, to verify an unknown user
-/// name against.
-const DUMMY_PHC: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3uV4U8oYpYh9P2Nk1H4cE2m8y7xZt0qQ9F3Wb6Jd1aA";
+/// An argon2id hash of a random password nobody has, made once, to verify
+/// an unknown user name against.
+fn dummy_phc() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| super::auth::hash_password(&random_hex()).unwrap_or_default())
+        .clone()
+}
 
 /// What the page shows about the signed-in person.
 fn who(caller: &Caller) -> Value {
@@ -476,27 +480,7 @@ fn narrowed(snapshot: Arc<Snapshot>, scope: &Scope, filters: &Filters) -> Arc<Sn
     if *scope == Scope::All && filters.none() {
         return snapshot;
     }
-    let reps = &snapshot.reps;
-    let accounts: Vec<AccountRecord> = snapshot
-        .accounts
-        .iter()
-        .filter(|a| scope.sees(reps, a) && filters.keeps(reps, a))
-        .cloned()
-        .collect();
-    let kept: HashSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
-    let alerts = snapshot
-        .alerts
-        .iter()
-        .filter(|a| a.account.as_deref().is_none_or(|id| kept.contains(id)))
-        .cloned()
-        .collect();
-    Arc::new(Snapshot {
-        as_of: snapshot.as_of,
-        events: snapshot.events,
-        accounts,
-        alerts,
-        reps: snapshot.reps.clone(),
-    })
+    Arc::new(scope.narrowed(&snapshot, |reps, a| filters.keeps(reps, a)))
 }
 
 /// The number in a scorecard's applied target text (`>= 9`, `> 80%`), as
