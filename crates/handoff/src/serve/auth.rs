@@ -49,6 +49,9 @@ const TOKEN_BYTES: usize = 32;
 pub enum Action {
     /// GET anything.
     Read,
+    /// GET what covers every account (the alerts' outbox, the metrics):
+    /// not for the roles always narrowed to some accounts.
+    ReadAll,
     /// POST /v1/events.
     Ingest,
     /// POST /v1/accounts/{id}/accept and the other people's actions.
@@ -59,6 +62,7 @@ impl Action {
     fn allowed(self, role: TokenRole) -> bool {
         match self {
             Action::Read => true,
+            Action::ReadAll => !matches!(role, TokenRole::Rep | TokenRole::Marketing),
             Action::Ingest => matches!(role, TokenRole::Admin | TokenRole::Ingest),
             Action::Act => matches!(
                 role,
@@ -85,6 +89,7 @@ impl Action {
     fn describe(self) -> &'static str {
         match self {
             Action::Read => "read",
+            Action::ReadAll => "read what covers every account",
             Action::Ingest => "post events",
             Action::Act => "record a person's action on an account",
         }
