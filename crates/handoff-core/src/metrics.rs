@@ -242,6 +242,31 @@ pub fn scorecard(
     compute(policy, &f, period, as_of, alerts, &silent)
 }
 
+/// The scorecards of several periods of one snapshot, as [`scorecard`]
+/// gives each, gathering the snapshot's cycles and opportunities once (a
+/// dashboard's twelve periods of sparklines).
+pub fn scorecards(
+    policy: &Policy,
+    snapshot: &Snapshot,
+    periods: &[Period],
+    as_of: DateTime<Utc>,
+) -> Vec<Scorecard> {
+    let f = facts(snapshot);
+    let silent = silent_clocks(policy, &f);
+    periods
+        .iter()
+        .map(|period| {
+            let alerts = snapshot
+                .alerts
+                .iter()
+                .filter(|a| period.contains(a.at))
+                .cloned()
+                .collect();
+            compute(policy, &f, period, as_of, alerts, &silent)
+        })
+        .collect()
+}
+
 /// Clock commitments whose clocks never stopped anywhere in the data: the
 /// source does not record their stop event at all (a CRM export without
 /// dispositions or activities), so their clocks say nothing about Sales.

@@ -592,10 +592,7 @@ fn build_data(
     as_of: DateTime<Utc>,
     caller: &Caller,
 ) -> Value {
-    let cards: Vec<Scorecard> = periods
-        .iter()
-        .map(|p| metrics::scorecard(policy, snapshot, p, as_of))
-        .collect();
+    let cards: Vec<Scorecard> = metrics::scorecards(policy, snapshot, periods, as_of);
     let Some(now_card) = cards.last() else {
         return Value::Null;
     };
