@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use chrono::{DateTime, Utc};
 
 pub use escalate::{acting_on, auto_reassign_id};
-pub use reassign::pick_reassignee;
+pub use reassign::{pick_reassignee, takes_accounts};
 pub use records::*;
 
 use crate::event::{

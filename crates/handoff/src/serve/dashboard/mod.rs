@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use handoff_core::engine::{AccountRecord, ClockState, Snapshot};
+use handoff_core::engine::{takes_accounts, AccountRecord, ClockState, Snapshot};
 use handoff_core::event::RepFacts;
 use handoff_core::metrics::{self, Scorecard};
 use handoff_core::period::Period;
@@ -726,6 +726,7 @@ fn build_data(
         .reps
         .values()
         .filter(|r| own_team.as_ref().is_none_or(|t| r.team.as_ref() == Some(t)))
+        .filter(|r| takes_accounts(r))
         .map(|r| json!({ "rep": r.rep, "name": r.name, "team": r.team }))
         .collect();
     let teams: std::collections::BTreeSet<&str> =
