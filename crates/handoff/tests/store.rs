@@ -507,6 +507,7 @@ on_both_backends!(
     different_payload_is_a_conflict_first_kept_both_recorded,
     conflict_inside_one_batch_keeps_the_first_of_the_batch,
     reopening_keeps_everything_and_migrations_run_once,
+    users_and_scoped_tokens_are_kept,
     streaming_visits_the_same_events_in_the_same_order,
     events_for_one_account_are_ordered_and_exclude_others,
     outbox_records_an_alert_once_and_tracks_its_delivery,
@@ -547,6 +548,16 @@ fn a_schema_5_file_keeps_its_tokens_and_takes_scopes_and_users() {
     assert_eq!(store.schema_version().unwrap(), 6);
     let old = store.find_token("abc").unwrap().unwrap();
     assert_eq!((old.name.as_str(), old.role.as_str(), old.scope), ("cmo", "viewer", None));
+    users_and_scoped_tokens_are_kept_on(&mut store);
+}
+
+fn users_and_scoped_tokens_are_kept(db: TestDb) {
+    let mut store = db.open();
+    users_and_scoped_tokens_are_kept_on(&mut store);
+}
+
+/// A rep's token keeps its scope; a user is found by name, once.
+fn users_and_scoped_tokens_are_kept_on(store: &mut Store) {
     store
         .add_token(&handoff::store::StoredToken {
             name: "r1".into(),

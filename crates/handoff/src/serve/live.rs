@@ -260,6 +260,14 @@ impl Live {
         Ok(st.engine.snapshot(now))
     }
 
+    /// The lighter copy the scorecard needs ([`Engine::metrics_snapshot`]):
+    /// what the dashboard reads, holding the engine's lock for less time.
+    pub fn metrics_snapshot(&self) -> Result<Snapshot> {
+        let now = self.clock.now();
+        let st = self.lock()?;
+        Ok(st.engine.metrics_snapshot(now))
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, LiveState>> {
         self.state
             .lock()

@@ -50,7 +50,7 @@ use tokio::sync::broadcast;
 
 use super::auth::{caller_of, hash_token, role_name, verify_password, Action, Caller, Scope};
 use super::error::ApiError;
-use super::routes::clocks::{clocks, ClockView};
+use super::routes::clocks::{clocks_in, ClockView};
 use super::routes::scorecard::parse_as_of;
 use super::routes::{query, replay};
 use super::AppState;
@@ -93,7 +93,13 @@ pub struct Sessions {
     /// The live engine's state as of the last change, shared by every
     /// page load until the next one.
     cached: Mutex<Option<Cached>>,
+    /// The data answers computed from it, by scope and filters, so that
+    /// the second page with the same view costs a look-up.
+    answers: Mutex<HashMap<String, (u64, Instant, Arc<Value>)>>,
 }
+
+/// Most answers kept for one version of the state.
+const ANSWERS_KEPT: usize = 256;
 
 struct Cached {
     version: u64,
@@ -113,6 +119,7 @@ impl Default for Sessions {
             changed: broadcast::channel(16).0,
             version: AtomicU64::new(0),
             cached: Mutex::new(None),
+            answers: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -138,7 +145,7 @@ impl Sessions {
             }
         }
         let shared = state.clone();
-        let snapshot = Arc::new(super::blocking(move || shared.live().snapshot()).await?);
+        let snapshot = Arc::new(super::blocking(move || shared.live().metrics_snapshot()).await?);
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         *cached = Some(Cached {
             version,
@@ -146,6 +153,26 @@ impl Sessions {
             snapshot: snapshot.clone(),
         });
         Ok(snapshot)
+    }
+
+    /// The answer computed for `key` from the current state, if any.
+    fn answer(&self, key: &str) -> Option<Arc<Value>> {
+        let version = self.version.load(Ordering::SeqCst);
+        let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        answers
+            .get(key)
+            .filter(|(v, taken, _)| *v == version && taken.elapsed() < CACHE_LIFE)
+            .map(|(_, _, a)| a.clone())
+    }
+
+    /// Keeps the answer for `key`, computed from the state of `version`;
+    /// answers of older versions go.
+    fn keep_answer(&self, key: String, version: u64, answer: Arc<Value>) {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        answers.retain(|_, (v, taken, _)| *v == version && taken.elapsed() < CACHE_LIFE);
+        if answers.len() < ANSWERS_KEPT {
+            answers.insert(key, (version, Instant::now(), answer));
+        }
     }
 
     fn create(&self, caller: Caller) -> (String, String) {
@@ -691,9 +718,9 @@ fn build_data(
 
     // The breach queue: open clocks nearest their deadline, then breaches,
     // newest first.
-    let mut queue: Vec<ClockView> = clocks(snapshot)
+    let mut queue: Vec<ClockView> =
+        clocks_in(snapshot, |s| matches!(s, ClockState::Open | ClockState::Breached))
         .into_iter()
-        .filter(|k| matches!(k.state, ClockState::Open | ClockState::Breached))
         .map(|mut k| {
             let who = k.breach_owner.clone().or_else(|| k.owner.clone());
             k.manager = who
@@ -783,32 +810,46 @@ async fn data(
         .map_err(|why| ApiError::bad_request(format!("at: {why}"), json!({ "parameter": "at" })))?,
     };
     let started = Instant::now();
-    // Now: the live engine's state (cached until the next change); a past
-    // instant: a replay of the log up to it.
-    let snapshot = match fixed_as_of {
-        None => state.sessions().live_snapshot(&state).await?,
-        Some(at) => Arc::new(replay(&state, at).await?),
-    };
-    let got = started.elapsed();
-    let shared = state.clone();
-    let who = caller.clone();
-    let body = super::blocking(move || {
-        let visible = narrowed(snapshot, &who.scope, &filters);
-        let mut periods = vec![current];
-        while periods.len() < SPARK_PERIODS {
-            let before = periods[periods.len() - 1].previous(kind, tz);
-            periods.push(before);
-        }
-        periods.reverse();
-        Ok(build_data(shared.policy(), &visible, &periods, as_of, &who))
-    })
-    .await?;
-    tracing::debug!(
-        snapshot_ms = got.as_millis() as u64,
-        total_ms = started.elapsed().as_millis() as u64,
-        "dashboard data"
+    // Now: the live engine's state (cached until the next change) and the
+    // answers computed from it; a past instant: a replay of the log up to it.
+    let key = format!(
+        "{:?}|{kind:?}|{}|{filters:?}",
+        caller.scope, current.label
     );
-    let mut body = body;
+    let version = state.sessions().version.load(Ordering::SeqCst);
+    let cached = match fixed_as_of {
+        None => state.sessions().answer(&key),
+        Some(_) => None,
+    };
+    let body: Arc<Value> = match cached {
+        Some(body) => body,
+        None => {
+            let snapshot = match fixed_as_of {
+                None => state.sessions().live_snapshot(&state).await?,
+                Some(at) => Arc::new(replay(&state, at).await?),
+            };
+            let shared = state.clone();
+            let who = caller.clone();
+            let body = super::blocking(move || {
+                let visible = narrowed(snapshot, &who.scope, &filters);
+                let mut periods = vec![current];
+                while periods.len() < SPARK_PERIODS {
+                    let before = periods[periods.len() - 1].previous(kind, tz);
+                    periods.push(before);
+                }
+                periods.reverse();
+                Ok(build_data(shared.policy(), &visible, &periods, as_of, &who))
+            })
+            .await?;
+            let body = Arc::new(body);
+            if fixed_as_of.is_none() {
+                state.sessions().keep_answer(key, version, body.clone());
+            }
+            body
+        }
+    };
+    tracing::debug!(total_ms = started.elapsed().as_millis() as u64, "dashboard data");
+    let mut body = (*body).clone();
     if let Value::Object(map) = &mut body {
         map.insert("as_of".into(), json!(as_of));
         map.insert("now".into(), json!(state.now()));

@@ -79,10 +79,15 @@ pub struct ClockView {
 
 /// Every clock of the snapshot, in account and cycle order.
 pub fn clocks(snapshot: &Snapshot) -> Vec<ClockView> {
+    clocks_in(snapshot, |_| true)
+}
+
+/// The clocks whose state `keep` takes, in account and cycle order.
+pub fn clocks_in(snapshot: &Snapshot, keep: impl Fn(ClockState) -> bool) -> Vec<ClockView> {
     let mut out = Vec::new();
     for a in &snapshot.accounts {
         for c in &a.cycles {
-            for k in &c.clocks {
+            for k in c.clocks.iter().filter(|k| keep(k.state)) {
                 let owner = match k.state {
                     ClockState::Open => a.owner.clone(),
                     _ => k.owner.clone().or_else(|| k.breach_owner.clone()),
