@@ -307,6 +307,11 @@ $("#filters").addEventListener("submit", (e) => {
   load();
 });
 
+// A chosen list entry applies at once; typed fields wait for Apply.
+$("#filters").addEventListener("change", (e) => {
+  if (e.target.tagName === "SELECT") $("#filters").requestSubmit();
+});
+
 $("#logout").addEventListener("click", async () => {
   await fetch("/dashboard/logout", { method: "POST", headers: { "X-CSRF-Token": session.csrf } });
   if (stream) stream.close();

@@ -96,6 +96,10 @@ pub struct Sessions {
     /// The data answers computed from it, by scope and filters, so that
     /// the second page with the same view costs a look-up.
     answers: Mutex<HashMap<String, (u64, Instant, Arc<Value>)>>,
+    /// Held while the state is copied or an answer computed: ten wall
+    /// screens refetching after one change wait for one copy and one
+    /// answer instead of making ten.
+    computing: tokio::sync::Mutex<()>,
 }
 
 /// Most answers kept for one version of the state.
@@ -120,6 +124,7 @@ impl Default for Sessions {
             version: AtomicU64::new(0),
             cached: Mutex::new(None),
             answers: Mutex::new(HashMap::new()),
+            computing: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -820,6 +825,15 @@ async fn data(
     let cached = match fixed_as_of {
         None => state.sessions().answer(&key),
         Some(_) => None,
+    };
+    // One computation at a time; whoever waited may find it done.
+    let _turn = match (&cached, fixed_as_of) {
+        (None, None) => Some(state.sessions().computing.lock().await),
+        _ => None,
+    };
+    let cached = match (cached, fixed_as_of) {
+        (None, None) => state.sessions().answer(&key),
+        (found, _) => found,
     };
     let body: Arc<Value> = match cached {
         Some(body) => body,
