@@ -67,7 +67,8 @@ fn browser() -> Option<&'static str> {
         });
     if found.is_none() {
         assert!(
-            std::env::var_os("HANDOFF_REQUIRE_BROWSER").is_none() && std::env::var_os("CI").is_none(),
+            std::env::var_os("HANDOFF_REQUIRE_BROWSER").is_none()
+                && std::env::var_os("CI").is_none(),
             "HANDOFF_REQUIRE_BROWSER or CI is set but no chromium is on the PATH"
         );
         eprintln!("SKIPPED: no chromium on the PATH (scripts/test installs it)");
@@ -167,7 +168,10 @@ async fn start() -> App {
         ("m1-desk", TokenRole::Manager),
         ("cmo", TokenRole::Viewer),
     ] {
-        tokens.push((name, create_token(&mut store, name, role, "2026-01-01T00:00:00Z").unwrap()));
+        tokens.push((
+            name,
+            create_token(&mut store, name, role, "2026-01-01T00:00:00Z").unwrap(),
+        ));
     }
     // Narrowed callers: r1's own token, team west's manager, marketing.
     for (name, role, scope) in [
@@ -259,10 +263,16 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
 
     sign_in(&mut page, &app.base, app.token("m1-desk"));
-    assert_eq!(page.eval("document.querySelector('#who').textContent"), "m1-desk (manager)");
+    assert_eq!(
+        page.eval("document.querySelector('#who').textContent"),
+        "m1-desk (manager)"
+    );
     // The filters are in the URL, and read back from it.
     assert_eq!(page.eval("location.search"), "?period=week&at=2026-W10");
-    assert_eq!(page.eval("document.querySelector('#period-label').textContent"), "2026-W10");
+    assert_eq!(
+        page.eval("document.querySelector('#period-label').textContent"),
+        "2026-W10"
+    );
 
     // The tiles equal the scorecard API's for the same week and instant.
     let as_of = page.eval("document.body.dataset.asOf");
@@ -280,11 +290,20 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
         .unwrap();
     let shown = tiles(&mut page);
     let commitments = api["commitments"].as_array().unwrap();
-    assert_eq!(shown.as_object().unwrap().len(), commitments.len(), "{shown}");
+    assert_eq!(
+        shown.as_object().unwrap().len(),
+        commitments.len(),
+        "{shown}"
+    );
     for c in commitments {
         let tile = &shown[c["id"].as_str().unwrap()];
         // JSON numbers: the page's 0 is the API's 0.0.
-        assert_eq!(tile["actual"].as_f64(), c["actual"].as_f64(), "{}: {tile} vs {c}", c["id"]);
+        assert_eq!(
+            tile["actual"].as_f64(),
+            c["actual"].as_f64(),
+            "{}: {tile} vs {c}",
+            c["id"]
+        );
         assert_eq!(tile["n"], c["n"], "{}", c["id"]);
         assert_eq!(tile["status"], c["status"], "{}", c["id"]);
     }
@@ -301,9 +320,19 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
     // puts them: acceptance target "> 80%", alert "below 75%"; the
     // first-touch clock's "4h" on the high tier it covers.
     let charts = page.eval("[...document.querySelectorAll('.chart')].map(c => c.dataset.chart)");
-    for id in ["sal-volume", "acceptance", "first-touch-high", "compliance-attempts", "funnel",
-               "velocity", "influence"] {
-        assert!(charts.as_array().unwrap().contains(&json!(id)), "{id} in {charts}");
+    for id in [
+        "sal-volume",
+        "acceptance",
+        "first-touch-high",
+        "compliance-attempts",
+        "funnel",
+        "velocity",
+        "influence",
+    ] {
+        assert!(
+            charts.as_array().unwrap().contains(&json!(id)),
+            "{id} in {charts}"
+        );
     }
     assert_eq!(
         page.eval("[...document.querySelectorAll('[data-chart=acceptance] .ref-label')].map(t => t.textContent)"),
@@ -328,8 +357,14 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
     let rows = rows.as_array().unwrap();
     let open_ft = json!(["globex", "first-touch", "open"]);
     assert_eq!(rows[0], open_ft, "{rows:?}");
-    assert!(rows.contains(&json!(["acme", "first-touch", "breached"])), "{rows:?}");
-    assert!(rows.contains(&json!(["acme", "attempts", "open"])), "{rows:?}");
+    assert!(
+        rows.contains(&json!(["acme", "first-touch", "breached"])),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&json!(["acme", "attempts", "open"])),
+        "{rows:?}"
+    );
     // globex's first touch is due at 21:00Z, four hours after the clock
     // (the page counts down on the browser's clock, set to the service's).
     let due = page.eval("document.querySelector('#queue tbody tr td.due').textContent");
@@ -344,8 +379,10 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
     let answer = client
         .post(format!("{}/v1/events", app.base))
         .bearer_auth(app.token("ops"))
-        .json(&json!([{"id": "g-call", "type": "activity", "at": "2026-03-04T16:30:00Z",
-                       "account": "globex", "rep": "r9", "kind": "call"}]))
+        .json(
+            &json!([{"id": "g-call", "type": "activity", "at": "2026-03-04T16:30:00Z",
+                       "account": "globex", "rep": "r9", "kind": "call"}]),
+        )
         .send()
         .await
         .unwrap();
@@ -361,7 +398,10 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
     assert_eq!(page.eval("window.__sameWindow"), json!(1));
     assert!(page.eval("Number(document.body.dataset.loads)").as_f64() > loads.as_f64());
     // 1 met of 2 decided.
-    assert_eq!(tiles(&mut page)["first-touch"]["actual"].as_f64(), Some(0.5));
+    assert_eq!(
+        tiles(&mut page)["first-touch"]["actual"].as_f64(),
+        Some(0.5)
+    );
 
     // Reassign acme's open attempts clock from the queue to r2.
     page.eval(
@@ -370,7 +410,9 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
          row.querySelector('input.reason').value = 'r1 on leave'; \
          row.querySelector('button.reassign').click(); true",
     );
-    page.wait_for("(document.querySelector('#action-result').dataset.eventId || '').startsWith('api:')");
+    page.wait_for(
+        "(document.querySelector('#action-result').dataset.eventId || '').startsWith('api:')",
+    );
     let event_id = page.eval("document.querySelector('#action-result').dataset.eventId");
     page.wait_for(
         "document.querySelector('#queue tr[data-account=\"acme\"][data-commitment=\"attempts\"] td.owner').textContent === 'r2'",
@@ -413,8 +455,15 @@ async fn a_viewer_sees_the_board_but_no_actions_and_cannot_act() {
     let app = start().await;
     let mut page = Page::open(browser);
     sign_in(&mut page, &app.base, app.token("cmo"));
-    assert!(page.eval("document.querySelectorAll('#queue tbody tr').length").as_u64() > Some(0));
-    assert_eq!(page.eval("document.querySelectorAll('button.reassign').length"), json!(0));
+    assert!(
+        page.eval("document.querySelectorAll('#queue tbody tr').length")
+            .as_u64()
+            > Some(0)
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('button.reassign').length"),
+        json!(0)
+    );
     // Calling the action from the page, CSRF token and all: 403 by role.
     let answer = page.eval(
         "fetch('/dashboard/session').then(r => r.json()).then(s => \
@@ -484,8 +533,17 @@ async fn each_caller_sees_and_acts_on_its_own_accounts_only_through_the_api() {
     // The breaches: acme's first touch is r1's; west sees none.
     let (_, body) = get_as(&app, app.token("r1-desk"), &format!("/v1/breaches?{as_of}")).await;
     assert_eq!(accounts_in(&body["breaches"]), vec!["acme"], "{body}");
-    let (_, body) = get_as(&app, app.token("west-desk"), &format!("/v1/breaches?{as_of}")).await;
-    assert_eq!(accounts_in(&body["breaches"]), Vec::<String>::new(), "{body}");
+    let (_, body) = get_as(
+        &app,
+        app.token("west-desk"),
+        &format!("/v1/breaches?{as_of}"),
+    )
+    .await;
+    assert_eq!(
+        accounts_in(&body["breaches"]),
+        Vec::<String>::new(),
+        "{body}"
+    );
     // The scorecard counts only what the caller sees. Week 10 by hand: all
     // see 2 hand-offs (acme Monday, globex Wednesday); r1 1, west 1.
     for (who, handoffs) in [("ops", 2), ("r1-desk", 1), ("west-desk", 1)] {
@@ -510,13 +568,21 @@ async fn each_caller_sees_and_acts_on_its_own_accounts_only_through_the_api() {
         &format!("/dashboard/data?period=week&at=2026-W10&team=west&{as_of}"),
     )
     .await;
-    assert_eq!(accounts_in(&body["queue"]["clocks"]), Vec::<String>::new(), "{body}");
+    assert_eq!(
+        accounts_in(&body["queue"]["clocks"]),
+        Vec::<String>::new(),
+        "{body}"
+    );
     assert_eq!(body["funnel"]["handoffs"], json!(0));
 
     // Acting on another team's account: 404 and nothing stored; on one's
     // own: recorded. Marketing may not act at all.
     let client = reqwest::Client::new();
-    let before = Store::open(&app.db).unwrap().events_for_account("globex").unwrap().len();
+    let before = Store::open(&app.db)
+        .unwrap()
+        .events_for_account("globex")
+        .unwrap()
+        .len();
     for (who, account, status) in [
         ("r1-desk", "globex", StatusCode::NOT_FOUND),
         ("west-desk", "acme", StatusCode::NOT_FOUND),
@@ -532,7 +598,11 @@ async fn each_caller_sees_and_acts_on_its_own_accounts_only_through_the_api() {
             .unwrap();
         assert_eq!(answer.status(), status, "{who} on {account}");
     }
-    let after = Store::open(&app.db).unwrap().events_for_account("globex").unwrap().len();
+    let after = Store::open(&app.db)
+        .unwrap()
+        .events_for_account("globex")
+        .unwrap()
+        .len();
     assert_eq!(before, after);
 }
 
@@ -561,7 +631,10 @@ async fn a_rep_signs_in_with_a_password_and_sees_only_their_accounts_on_the_page
          document.querySelector('#signin-form').requestSubmit(); true",
     );
     page.wait_for("document.querySelectorAll('.tile').length > 0");
-    assert_eq!(page.eval("document.querySelector('#who').textContent"), "rita (rep)");
+    assert_eq!(
+        page.eval("document.querySelector('#who').textContent"),
+        "rita (rep)"
+    );
     // The cookie is out of the page's reach.
     assert_eq!(page.eval("document.cookie"), "");
     let accounts = page.eval(
@@ -580,5 +653,8 @@ async fn a_rep_signs_in_with_a_password_and_sees_only_their_accounts_on_the_page
     // The west team's filter in the URL shows nothing of theirs.
     page.send(json!({ "navigate": format!("{}/?period=week&at=2026-W10&team=west", app.base) }));
     page.wait_for("document.querySelectorAll('.tile').length > 0");
-    assert_eq!(page.eval("document.querySelectorAll('#queue tbody tr').length"), json!(0));
+    assert_eq!(
+        page.eval("document.querySelectorAll('#queue tbody tr').length"),
+        json!(0)
+    );
 }

@@ -90,8 +90,7 @@ impl App {
             .map(|(name, role)| {
                 // A rep's token names the rep whose accounts it sees.
                 let scope = (*role == TokenRole::Rep).then(|| "r1".to_string());
-                create_scoped_token(&mut store, name, *role, scope, "2026-01-01T00:00:00Z")
-                    .unwrap()
+                create_scoped_token(&mut store, name, *role, scope, "2026-01-01T00:00:00Z").unwrap()
             })
             .collect();
         drop(store);

@@ -547,7 +547,10 @@ fn a_schema_5_file_keeps_its_tokens_and_takes_scopes_and_users() {
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), 6);
     let old = store.find_token("abc").unwrap().unwrap();
-    assert_eq!((old.name.as_str(), old.role.as_str(), old.scope), ("cmo", "viewer", None));
+    assert_eq!(
+        (old.name.as_str(), old.role.as_str(), old.scope),
+        ("cmo", "viewer", None)
+    );
     users_and_scoped_tokens_are_kept_on(&mut store);
 }
 
@@ -567,7 +570,10 @@ fn users_and_scoped_tokens_are_kept_on(store: &mut Store) {
             created_at: "now".into(),
         })
         .unwrap();
-    assert_eq!(store.find_token("def").unwrap().unwrap().scope.as_deref(), Some("r1"));
+    assert_eq!(
+        store.find_token("def").unwrap().unwrap().scope.as_deref(),
+        Some("r1")
+    );
     let user = handoff::store::StoredUser {
         name: "rita".into(),
         role: "rep".into(),

@@ -24,7 +24,9 @@ const SELLING_ROLES: [&str; 4] = ["rep", "sdr", "bdr", "ae"];
 /// Whether the rep event describes someone who takes accounts (a selling
 /// role, or no role).
 pub fn takes_accounts(rep: &RepFacts) -> bool {
-    rep.role.as_deref().is_none_or(|x| SELLING_ROLES.contains(&x))
+    rep.role
+        .as_deref()
+        .is_none_or(|x| SELLING_ROLES.contains(&x))
 }
 
 /// The rep to reassign `owner`'s breached account to at `at`, the first

@@ -64,10 +64,7 @@ impl Action {
             Action::Read => true,
             Action::ReadAll => !matches!(role, TokenRole::Rep | TokenRole::Marketing),
             Action::Ingest => matches!(role, TokenRole::Admin | TokenRole::Ingest),
-            Action::Act => matches!(
-                role,
-                TokenRole::Admin | TokenRole::Manager | TokenRole::Rep
-            ),
+            Action::Act => matches!(role, TokenRole::Admin | TokenRole::Manager | TokenRole::Rep),
         }
     }
 
@@ -162,11 +159,13 @@ impl Scope {
                 let known = account.owner.as_ref().and_then(|o| reps.get(o));
                 match known {
                     Some(facts) => facts.team.as_deref() == Some(t.as_str()),
-                    None => account
-                        .cycles
-                        .last()
-                        .and_then(|c| c.handoff_team.as_deref())
-                        == Some(t.as_str()),
+                    None => {
+                        account
+                            .cycles
+                            .last()
+                            .and_then(|c| c.handoff_team.as_deref())
+                            == Some(t.as_str())
+                    }
                 }
             }
             Scope::Marketing => {
@@ -402,7 +401,10 @@ pub fn create_user(
     created_at: &str,
 ) -> Result<()> {
     let name = name.trim();
-    anyhow::ensure!(!name.is_empty(), "--name is blank; give the name they sign in with");
+    anyhow::ensure!(
+        !name.is_empty(),
+        "--name is blank; give the name they sign in with"
+    );
     anyhow::ensure!(
         password.chars().count() >= MIN_PASSWORD,
         "the password has {} characters; give at least {MIN_PASSWORD}",
@@ -451,7 +453,9 @@ pub fn run_user_create(args: &UserCreateArgs) -> Result<u8> {
 /// The caller a stored token or user stands for.
 pub fn caller_of(name: String, role: &str, scope: Option<&str>) -> Result<Caller, ApiError> {
     let role = TokenRole::from_str(role, false).map_err(|_| {
-        ApiError::internal(anyhow::anyhow!("{name:?} has unknown role {role:?} in the store"))
+        ApiError::internal(anyhow::anyhow!(
+            "{name:?} has unknown role {role:?} in the store"
+        ))
     })?;
     let scope = Scope::of(role, scope)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{name:?} in the store: {e}")))?;
@@ -563,7 +567,10 @@ mod tests {
             Scope::of(TokenRole::Manager, Some("east")).unwrap(),
             Scope::Team("east".into())
         );
-        assert_eq!(Scope::of(TokenRole::Marketing, None).unwrap(), Scope::Marketing);
+        assert_eq!(
+            Scope::of(TokenRole::Marketing, None).unwrap(),
+            Scope::Marketing
+        );
         assert!(Scope::column(TokenRole::Viewer, Some("r1"), None).is_err());
         assert!(Scope::column(TokenRole::Rep, None, Some("east")).is_err());
     }

@@ -411,7 +411,11 @@ async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMa
         state.sessions().remove(&id);
     }
     tracing::info!(name = %caller.name, "dashboard sign-out");
-    (StatusCode::NO_CONTENT, [(SET_COOKIE, session_cookie("", 0))]).into_response()
+    (
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, session_cookie("", 0))],
+    )
+        .into_response()
 }
 
 /// GET /dashboard/session: who is signed in, and the CSRF token.
@@ -476,7 +480,11 @@ impl Filters {
     /// Whether the account passes every filter: team and rep as the
     /// scopes of those names see it, a tier when one of its cycles reached
     /// it, a channel when the account or one of its cycles came through it.
-    fn keeps(&self, reps: &std::collections::BTreeMap<String, RepFacts>, a: &AccountRecord) -> bool {
+    fn keeps(
+        &self,
+        reps: &std::collections::BTreeMap<String, RepFacts>,
+        a: &AccountRecord,
+    ) -> bool {
         self.team
             .as_ref()
             .is_none_or(|t| Scope::Team(t.clone()).sees(reps, a))
@@ -484,19 +492,26 @@ impl Filters {
                 .rep
                 .as_ref()
                 .is_none_or(|r| a.owner.as_deref() == Some(r.as_str()))
-            && self
-                .tier
-                .as_ref()
-                .is_none_or(|t| a.cycles.iter().any(|c| c.tier.as_deref() == Some(t.as_str())))
+            && self.tier.as_ref().is_none_or(|t| {
+                a.cycles
+                    .iter()
+                    .any(|c| c.tier.as_deref() == Some(t.as_str()))
+            })
             && self.channel.as_ref().is_none_or(|ch| {
                 a.channel.as_deref() == Some(ch.as_str())
-                    || a.cycles.iter().any(|c| c.channel.as_deref() == Some(ch.as_str()))
+                    || a.cycles
+                        .iter()
+                        .any(|c| c.channel.as_deref() == Some(ch.as_str()))
             })
     }
 }
 
 fn period_kind(text: Option<&str>) -> Result<PeriodKind, ApiError> {
-    match text.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("week") {
+    match text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("week")
+    {
         "week" => Ok(PeriodKind::Week),
         "month" => Ok(PeriodKind::Month),
         other => Err(ApiError::bad_request(
@@ -586,7 +601,9 @@ fn first_touch_charts(policy: &Policy, snapshot: &Snapshot, period: &Period) -> 
             let mut untouched = 0u32;
             for a in &snapshot.accounts {
                 for c in &a.cycles {
-                    if c.tier.as_deref() != Some(tier) || !c.handoff_at.is_some_and(|t| period.contains(t)) {
+                    if c.tier.as_deref() != Some(tier)
+                        || !c.handoff_at.is_some_and(|t| period.contains(t))
+                    {
                         continue;
                     }
                     match c.first_touch_business_s {
@@ -643,24 +660,41 @@ fn build_data(
 
     let mut charts = Vec::new();
     // SALs per period against the SAL commitment's target.
-    let sal: Vec<Option<f64>> = cards.iter().map(|c| Some(f64::from(c.funnel.sal))).collect();
-    let sal_target = metric_commitment(policy, MetricName::SalCount)
-        .and_then(|c| target_line(now_card, &c.id));
+    let sal: Vec<Option<f64>> = cards
+        .iter()
+        .map(|c| Some(f64::from(c.funnel.sal)))
+        .collect();
+    let sal_target =
+        metric_commitment(policy, MetricName::SalCount).and_then(|c| target_line(now_card, &c.id));
     let title = format!("SAL volume per {}", kind_word(&periods[0]));
     charts.push(json!({
         "id": "sal-volume", "title": title,
         "svg": svg::bars(&title, &labels, &sal, &sal_target.into_iter().collect::<Vec<_>>(), Unit::Count),
     }));
     // Acceptance per period with the target and the alert threshold.
-    let acc: Vec<Option<f64>> = cards.iter().map(|c| c.funnel.conversions.acceptance).collect();
+    let acc: Vec<Option<f64>> = cards
+        .iter()
+        .map(|c| c.funnel.conversions.acceptance)
+        .collect();
     let mut refs: Vec<RefLine> = metric_commitment(policy, MetricName::AcceptanceRate)
-        .map(|c| RefLine { label: "target".into(), value: c.target.value, class: "target" })
+        .map(|c| RefLine {
+            label: "target".into(),
+            value: c.target.value,
+            class: "target",
+        })
         .into_iter()
         .collect();
     refs.extend(policy.alerts.iter().filter_map(|r| match r.trigger {
-        AlertTrigger::Metric { metric: MetricName::AcceptanceRate, threshold, below: true, .. } => {
-            Some(RefLine { label: "alert".into(), value: threshold, class: "alert" })
-        }
+        AlertTrigger::Metric {
+            metric: MetricName::AcceptanceRate,
+            threshold,
+            below: true,
+            ..
+        } => Some(RefLine {
+            label: "alert".into(),
+            value: threshold,
+            class: "alert",
+        }),
         _ => None,
     }));
     let title = format!("Acceptance rate per {}", kind_word(&periods[0]));
@@ -723,18 +757,19 @@ fn build_data(
 
     // The breach queue: open clocks nearest their deadline, then breaches,
     // newest first.
-    let mut queue: Vec<ClockView> =
-        clocks_in(snapshot, |s| matches!(s, ClockState::Open | ClockState::Breached))
-        .into_iter()
-        .map(|mut k| {
-            let who = k.breach_owner.clone().or_else(|| k.owner.clone());
-            k.manager = who
-                .as_ref()
-                .and_then(|r| snapshot.reps.get(r))
-                .and_then(|r| r.manager.clone());
-            k
-        })
-        .collect();
+    let mut queue: Vec<ClockView> = clocks_in(snapshot, |s| {
+        matches!(s, ClockState::Open | ClockState::Breached)
+    })
+    .into_iter()
+    .map(|mut k| {
+        let who = k.breach_owner.clone().or_else(|| k.owner.clone());
+        k.manager = who
+            .as_ref()
+            .and_then(|r| snapshot.reps.get(r))
+            .and_then(|r| r.manager.clone());
+        k
+    })
+    .collect();
     queue.sort_by(|a, b| {
         let rank = |k: &ClockView| u8::from(k.state != ClockState::Open);
         rank(a).cmp(&rank(b)).then_with(|| {
@@ -761,10 +796,16 @@ fn build_data(
         .filter(|r| takes_accounts(r))
         .map(|r| json!({ "rep": r.rep, "name": r.name, "team": r.team }))
         .collect();
-    let teams: std::collections::BTreeSet<&str> =
-        snapshot.reps.values().filter_map(|r| r.team.as_deref()).collect();
-    let channels: std::collections::BTreeSet<&str> =
-        snapshot.accounts.iter().filter_map(|a| a.channel.as_deref()).collect();
+    let teams: std::collections::BTreeSet<&str> = snapshot
+        .reps
+        .values()
+        .filter_map(|r| r.team.as_deref())
+        .collect();
+    let channels: std::collections::BTreeSet<&str> = snapshot
+        .accounts
+        .iter()
+        .filter_map(|a| a.channel.as_deref())
+        .collect();
     json!({
         "period": now_card.period.label,
         "commitments": now_card.commitments,
@@ -817,10 +858,7 @@ async fn data(
     let started = Instant::now();
     // Now: the live engine's state (cached until the next change) and the
     // answers computed from it; a past instant: a replay of the log up to it.
-    let key = format!(
-        "{:?}|{kind:?}|{}|{filters:?}",
-        caller.scope, current.label
-    );
+    let key = format!("{:?}|{kind:?}|{}|{filters:?}", caller.scope, current.label);
     let version = state.sessions().version.load(Ordering::SeqCst);
     let cached = match fixed_as_of {
         None => state.sessions().answer(&key),
@@ -862,7 +900,10 @@ async fn data(
             body
         }
     };
-    tracing::debug!(total_ms = started.elapsed().as_millis() as u64, "dashboard data");
+    tracing::debug!(
+        total_ms = started.elapsed().as_millis() as u64,
+        "dashboard data"
+    );
     let mut body = (*body).clone();
     if let Value::Object(map) = &mut body {
         map.insert("as_of".into(), json!(as_of));

@@ -137,7 +137,9 @@ fn frame(out: &mut String, labels: &[String], max: f64, unit: Unit) {
 
 /// `2026-W10` reads `W10`; `2026-03` stays.
 fn short(label: &str) -> &str {
-    label.split_once("-W").map_or(label, |(_, w)| &label[label.len() - w.len() - 1..])
+    label
+        .split_once("-W")
+        .map_or(label, |(_, w)| &label[label.len() - w.len() - 1..])
 }
 
 fn ref_lines(out: &mut String, lines: &[RefLine], max: f64, unit: Unit) {
@@ -152,7 +154,11 @@ fn ref_lines(out: &mut String, lines: &[RefLine], max: f64, unit: Unit) {
             W - MR + 3.0,
             // Targets read just above their line, alerts just below, so
             // that a target and an alert close together both show.
-            if l.class == "alert" { y + 10.0 } else { y - 2.0 },
+            if l.class == "alert" {
+                y + 10.0
+            } else {
+                y - 2.0
+            },
             esc(&l.label),
             esc(&unit.fmt(l.value))
         );

@@ -410,7 +410,13 @@ impl Backend for Sqlite {
         self.conn.execute(
             "INSERT INTO tokens (name, role, scope, sha256, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![token.name, token.role, token.scope, token.sha256, token.created_at],
+            params![
+                token.name,
+                token.role,
+                token.scope,
+                token.sha256,
+                token.created_at
+            ],
         )?;
         Ok(())
     }
@@ -447,7 +453,13 @@ impl Backend for Sqlite {
         self.conn.execute(
             "INSERT INTO users (name, role, scope, password_hash, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![user.name, user.role, user.scope, user.password_hash, user.created_at],
+            params![
+                user.name,
+                user.role,
+                user.scope,
+                user.password_hash,
+                user.created_at
+            ],
         )?;
         Ok(())
     }
