@@ -8,7 +8,8 @@ one JSON line on stdout each:
   {"navigate": URL}                  -> {"ok": true}
   {"eval": JS}                       -> {"value": ...} or {"error": "..."}
                                         (promises are awaited)
-  {"screenshot": PATH, "width": W, "height": H}
+  {"screenshot": PATH, "width": W, "height": H, "full": true}
+                                     (full: the whole page, not the window)
                                      -> {"ok": true}
 
 It ends, with the browser, when stdin closes. Needs the `websockets`
@@ -99,7 +100,7 @@ def main():
                     elif "screenshot" in cmd:
                         call("Emulation.setDeviceMetricsOverride", width=cmd.get("width", 1400),
                              height=cmd.get("height", 1000), deviceScaleFactor=1, mobile=False)
-                        shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+                        shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=cmd.get("full", True))
                         with open(cmd["screenshot"], "wb") as f:
                             f.write(base64.b64decode(shot["data"]))
                         out = {"ok": True}

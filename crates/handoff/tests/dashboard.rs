@@ -406,7 +406,7 @@ async fn the_dashboard_signs_in_shows_the_scorecard_updates_live_and_reassigns()
     // Reassign acme's open attempts clock from the queue to r2.
     page.eval(
         "const row = document.querySelector('#queue tr[data-account=\"acme\"][data-commitment=\"attempts\"]'); \
-         row.querySelector('select.reassign-rep').value = 'r2'; \
+         row.querySelector('input.reassign-rep').value = 'r2'; \
          row.querySelector('input.reason').value = 'r1 on leave'; \
          row.querySelector('button.reassign').click(); true",
     );

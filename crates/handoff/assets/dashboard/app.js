@@ -182,11 +182,9 @@ function actionsCell(k, reps) {
   const cell = el("td", { class: "actions" });
   if (!data_can_act()) return cell;
   const reason = el("input", { placeholder: "reason", class: "reason" });
-  const repSelect = el("select", { class: "reassign-rep" });
-  for (const r of reps) {
-    if (r.rep === k.owner) continue;
-    repSelect.append(el("option", { value: r.rep }, r.name ? r.name + " (" + r.rep + ")" : r.rep));
-  }
+  // One shared list of reps (#reps) for every row's reassign field: a
+  // select per row would copy hundreds of options into each of 200 rows.
+  const repInput = el("input", { class: "reassign-rep", list: "reps", placeholder: "rep id", size: "8" });
   cell.append(
     el("button", { class: "accept", onclick: () => act(k.account, "accept", {}) }, "Accept"),
     " ",
@@ -198,16 +196,24 @@ function actionsCell(k, reps) {
     " ",
     el("button", { class: "activity", onclick: () => act(k.account, "activity", { kind: "call" }) }, "Log call"),
     " ",
-    repSelect,
+    repInput,
     el("button", { class: "reassign", onclick: () => {
-      const body = { rep: repSelect.value };
+      if (!repInput.value.trim()) { repInput.focus(); return; }
+      const body = { rep: repInput.value.trim() };
       if (reason.value.trim()) body.reason = reason.value.trim();
       act(k.account, "reassign", body);
     } }, "Reassign"));
   return cell;
 }
 
+function renderReps(data) {
+  const list = $("#reps");
+  list.replaceChildren();
+  for (const r of data.reps) list.append(el("option", { value: r.rep }, r.name ? r.name + " (" + r.team + ")" : (r.team || "")));
+}
+
 function renderQueue(data) {
+  renderReps(data);
   const body = $("#queue tbody");
   body.replaceChildren();
   $("#queue-count").textContent = "(" + data.queue.clocks.length + " of " + data.queue.total + ")";
