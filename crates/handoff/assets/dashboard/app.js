@@ -12,6 +12,8 @@ let latest = null;
 let skew = 0;
 
 const $ = (sel) => document.querySelector(sel);
+// One formatter for every deadline: toLocaleString makes one per call.
+const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -226,7 +228,7 @@ function renderQueue(data) {
       el("td", {}, k.tier || ""),
       el("td", { class: "owner" }, owner || ""),
       el("td", {}, k.manager || ""),
-      el("td", {}, new Date(k.deadline).toLocaleString()),
+      el("td", {}, WHEN.format(new Date(k.deadline))),
       el("td", { class: "due", "data-deadline": k.deadline }, ""),
       actionsCell(k, data.reps)));
   }

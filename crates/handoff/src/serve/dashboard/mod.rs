@@ -880,6 +880,7 @@ async fn data(
                 None => state.sessions().live_snapshot(&state).await?,
                 Some(at) => Arc::new(replay(&state, at).await?),
             };
+            let got_state = started.elapsed();
             let shared = state.clone();
             let who = caller.clone();
             let body = super::blocking(move || {
@@ -893,6 +894,11 @@ async fn data(
                 Ok(build_data(shared.policy(), &visible, &periods, as_of, &who))
             })
             .await?;
+            tracing::debug!(
+                state_ms = got_state.as_millis() as u64,
+                computed_ms = (started.elapsed() - got_state).as_millis() as u64,
+                "dashboard data computed"
+            );
             let body = Arc::new(body);
             if fixed_as_of.is_none() {
                 state.sessions().keep_answer(key, version, body.clone());
