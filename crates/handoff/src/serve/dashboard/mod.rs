@@ -102,6 +102,9 @@ pub struct Sessions {
     computing: tokio::sync::Mutex<()>,
 }
 
+/// Shortest time between two copies of the live state.
+const COPY_GAP: Duration = Duration::from_millis(250);
+
 /// Most answers kept for one version of the state.
 const ANSWERS_KEPT: usize = 256;
 
@@ -140,14 +143,23 @@ impl Sessions {
     /// The live engine's state as of now, copied once per change (and at
     /// most [`CACHE_LIFE`] old), shared by every page load.
     pub async fn live_snapshot(&self, state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
-        let version = self.version.load(Ordering::SeqCst);
-        {
+        let mut version = self.version.load(Ordering::SeqCst);
+        let wait = {
             let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = cached.as_ref() {
-                if c.version == version && c.taken.elapsed() < CACHE_LIFE {
+            match cached.as_ref() {
+                Some(c) if c.version == version && c.taken.elapsed() < CACHE_LIFE => {
                     return Ok(c.snapshot.clone());
                 }
+                Some(c) => COPY_GAP.saturating_sub(c.taken.elapsed()),
+                None => Duration::ZERO,
             }
+        };
+        // The copy holds the live engine's lock (ingest and the clock task
+        // wait): under a stream of changes, at most one per COPY_GAP, and
+        // it takes in whatever arrived meanwhile.
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+            version = self.version.load(Ordering::SeqCst);
         }
         let shared = state.clone();
         let snapshot = Arc::new(super::blocking(move || shared.live().metrics_snapshot()).await?);
