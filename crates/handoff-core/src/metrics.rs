@@ -231,15 +231,8 @@ pub fn scorecard(
     period: &Period,
     as_of: DateTime<Utc>,
 ) -> Scorecard {
-    let f = facts(snapshot);
-    let alerts = snapshot
-        .alerts
-        .iter()
-        .filter(|a| period.contains(a.at))
-        .cloned()
-        .collect();
-    let silent = silent_clocks(policy, &f);
-    compute(policy, &f, period, as_of, alerts, &silent)
+    let mut one = scorecards(policy, snapshot, std::slice::from_ref(period), as_of);
+    one.pop().expect("one scorecard per period")
 }
 
 /// The scorecards of several periods of one snapshot, as [`scorecard`]

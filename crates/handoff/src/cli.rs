@@ -393,10 +393,17 @@ pub struct TokenCreateArgs {
     /// Who holds it, e.g. crm-sync; unique in the database.
     #[arg(long)]
     pub name: String,
-    /// For --role rep: the rep id (as in rep events) whose accounts it sees.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// What a token or a user sees, for the roles narrowed to some accounts.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// For --role rep: the rep id (as in rep events) whose accounts are seen.
     #[arg(long)]
     pub rep: Option<String>,
-    /// For --role manager: the team it sees; without it, every team.
+    /// For --role manager: the team seen; without it, every team.
     #[arg(long)]
     pub team: Option<String>,
 }
@@ -424,12 +431,8 @@ pub struct UserCreateArgs {
     /// The name they sign in with; unique in the database.
     #[arg(long)]
     pub name: String,
-    /// For --role rep: the rep id whose accounts they see.
-    #[arg(long)]
-    pub rep: Option<String>,
-    /// For --role manager: the team they see; without it, every team.
-    #[arg(long)]
-    pub team: Option<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// A file whose first line is the password; default: the first line of
     /// standard input (never a command-line argument, which others can see).
     #[arg(long)]

@@ -224,25 +224,12 @@ impl<'p> Engine<'p> {
     }
 
     /// A copy of the state as it stands, for a reader that must not stop
-    /// the engine (the live service's dashboard): clocks are judged up to
-    /// the engine's last step, and an open clock past its deadline at
-    /// `as_of` counts as missed in a scorecard, as in any snapshot.
-    pub fn snapshot(&self, as_of: DateTime<Utc>) -> Snapshot {
-        let mut accounts = self.accounts.records.clone();
-        accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        Snapshot {
-            as_of,
-            events: self.events,
-            accounts,
-            alerts: self.alerts.clone(),
-            reps: self.reps.clone(),
-        }
-    }
-
-    /// [`Engine::snapshot`] without what the scorecard never reads: each
-    /// account's kept engagements, stage history and data warnings are left
-    /// empty, and accounts stay in the engine's order. It is a fraction of
-    /// the full copy at 100,000 accounts (the live dashboard's).
+    /// the engine (the live service's dashboard), without what the
+    /// scorecard never reads: each account's kept engagements, stage history
+    /// and data warnings are left empty, and accounts stay in the engine's
+    /// order. Clocks are judged up to the engine's last step; an open clock
+    /// past its deadline at `as_of` counts as missed in a scorecard, as in
+    /// any snapshot.
     pub fn metrics_snapshot(&self, as_of: DateTime<Utc>) -> Snapshot {
         let accounts = self
             .accounts

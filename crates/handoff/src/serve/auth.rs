@@ -354,7 +354,11 @@ pub fn run_create(args: &TokenCreateArgs) -> Result<u8> {
     let db = Location::from_arg(&args.db)?;
     let mut store = Store::open_at(&db)?;
     let now = chrono::Utc::now().to_rfc3339();
-    let scope = Scope::column(args.role, args.rep.as_deref(), args.team.as_deref())?;
+    let scope = Scope::column(
+        args.role,
+        args.scope.rep.as_deref(),
+        args.scope.team.as_deref(),
+    )?;
     let token = create_scoped_token(&mut store, &args.name, args.role, scope, &now)?;
     println!("{token}");
     eprintln!(
@@ -437,7 +441,11 @@ pub fn run_user_create(args: &UserCreateArgs) -> Result<u8> {
     let password = text.lines().next().unwrap_or("").to_string();
     let db = Location::from_arg(&args.db)?;
     let mut store = Store::open_at(&db)?;
-    let scope = Scope::column(args.role, args.rep.as_deref(), args.team.as_deref())?;
+    let scope = Scope::column(
+        args.role,
+        args.scope.rep.as_deref(),
+        args.scope.team.as_deref(),
+    )?;
     let now = chrono::Utc::now().to_rfc3339();
     create_user(&mut store, &args.name, args.role, scope, &password, &now)?;
     eprintln!(

@@ -251,17 +251,9 @@ impl Live {
         })
     }
 
-    /// A copy of the live engine's state as of now (see
-    /// [`Engine::snapshot`]): what a replay up to now would give, without
-    /// reading the log.
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        let now = self.clock.now();
-        let st = self.lock()?;
-        Ok(st.engine.snapshot(now))
-    }
-
-    /// The lighter copy the scorecard needs ([`Engine::metrics_snapshot`]):
-    /// what the dashboard reads, holding the engine's lock for less time.
+    /// A copy of the live engine's state as of now, with what the scorecard
+    /// reads ([`Engine::metrics_snapshot`]): what a replay up to now would
+    /// give the dashboard, without reading the log.
     pub fn metrics_snapshot(&self) -> Result<Snapshot> {
         let now = self.clock.now();
         let st = self.lock()?;
