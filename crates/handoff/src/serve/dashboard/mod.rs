@@ -95,12 +95,15 @@ pub struct Sessions {
     cached: Mutex<Option<Cached>>,
     /// The data answers computed from it, by scope and filters, so that
     /// the second page with the same view costs a look-up.
-    answers: Mutex<HashMap<String, (u64, Instant, Arc<Value>)>>,
+    answers: Mutex<HashMap<String, Answer>>,
     /// Held while the state is copied or an answer computed: ten wall
     /// screens refetching after one change wait for one copy and one
     /// answer instead of making ten.
     computing: tokio::sync::Mutex<()>,
 }
+
+/// An answer: the state version it was computed from, when, and the JSON.
+type Answer = (u64, Instant, Arc<Value>);
 
 /// Shortest time between two copies of the live state.
 const COPY_GAP: Duration = Duration::from_millis(250);
@@ -609,7 +612,7 @@ fn first_touch_charts(policy: &Policy, snapshot: &Snapshot, period: &Period) -> 
     tiers
         .iter()
         .map(|tier| {
-            let mut counts = vec![0u32; 10];
+            let mut counts = [0u32; 10];
             let mut untouched = 0u32;
             for a in &snapshot.accounts {
                 for c in &a.cycles {
@@ -947,13 +950,12 @@ async fn stream(
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = state.sessions().changed.subscribe();
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((Ok(SseEvent::default().event("changed").data("1")), rx));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        // Missed notices (lagged) say the same: something changed.
+        match rx.recv().await {
+            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Some((Ok(SseEvent::default().event("changed").data("1")), rx))
             }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
