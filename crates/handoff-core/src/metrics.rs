@@ -231,15 +231,33 @@ pub fn scorecard(
     period: &Period,
     as_of: DateTime<Utc>,
 ) -> Scorecard {
+    let mut one = scorecards(policy, snapshot, std::slice::from_ref(period), as_of);
+    one.pop().expect("one scorecard per period")
+}
+
+/// The scorecards of several periods of one snapshot, as [`scorecard`]
+/// gives each, gathering the snapshot's cycles and opportunities once (a
+/// dashboard's twelve periods of sparklines).
+pub fn scorecards(
+    policy: &Policy,
+    snapshot: &Snapshot,
+    periods: &[Period],
+    as_of: DateTime<Utc>,
+) -> Vec<Scorecard> {
     let f = facts(snapshot);
-    let alerts = snapshot
-        .alerts
-        .iter()
-        .filter(|a| period.contains(a.at))
-        .cloned()
-        .collect();
     let silent = silent_clocks(policy, &f);
-    compute(policy, &f, period, as_of, alerts, &silent)
+    periods
+        .iter()
+        .map(|period| {
+            let alerts = snapshot
+                .alerts
+                .iter()
+                .filter(|a| period.contains(a.at))
+                .cloned()
+                .collect();
+            compute(policy, &f, period, as_of, alerts, &silent)
+        })
+        .collect()
 }
 
 /// Clock commitments whose clocks never stopped anywhere in the data: the

@@ -401,6 +401,79 @@ fn acceptance_rate_follows_the_hand_offs_of_the_period() {
     );
 }
 
+#[test]
+fn several_periods_at_once_read_as_each_alone() {
+    // metrics::scorecards gathers the snapshot once for many periods; each
+    // card must be the one metrics::scorecard gives for its period alone.
+    // By hand for the acceptance history: February 1 of 1 accepted, March
+    // 3 of 4 (the test above), April no hand-off.
+    let p = default_policy();
+    let h = acceptance_history();
+    let periods = [
+        month(&p, "2026-02"),
+        month(&p, "2026-03"),
+        month(&p, "2026-04"),
+    ];
+    let snapshot = h.snapshot(&p, "2026-04-10T00:00:00Z");
+    let as_of = at("2026-04-10T00:00:00Z");
+    let cards = metrics::scorecards(&p, &snapshot, &periods, as_of);
+    assert_eq!(cards.len(), 3);
+    for (card, period) in cards.iter().zip(&periods) {
+        let alone = metrics::scorecard(&p, &snapshot, period, as_of);
+        assert_eq!(
+            serde_json::to_value(card).unwrap(),
+            serde_json::to_value(&alone).unwrap(),
+            "{}",
+            period.label
+        );
+    }
+    let acceptance: Vec<Option<f64>> = cards
+        .iter()
+        .map(|c| c.funnel.conversions.acceptance)
+        .collect();
+    assert_eq!(acceptance, vec![Some(1.0), Some(0.75), None]);
+}
+
+#[test]
+fn a_running_engine_copies_what_the_scorecard_reads() {
+    // Engine::metrics_snapshot (the live service's dashboard) at the
+    // instant of the last event applied gives the scorecards finish gives at
+    // that instant: no deadline lies between, so finish judges nothing
+    // more, and what the copy leaves out the scorecard does not read.
+    let p = default_policy();
+    let h = acceptance_history();
+    let mut events = h.events.clone();
+    sort_events(&mut events);
+    let last = events.last().unwrap().at_utc();
+    let run = |engine: &mut Engine| {
+        let mut effects = Vec::new();
+        for e in &events {
+            engine.apply(e, &mut effects);
+        }
+    };
+    let mut running = Engine::new(&p);
+    run(&mut running);
+    let copy = running.metrics_snapshot(last);
+    let mut finished = Engine::new(&p);
+    run(&mut finished);
+    let done = finished.finish(last);
+    let periods = [
+        month(&p, "2026-02"),
+        month(&p, "2026-03"),
+        month(&p, "2026-04"),
+    ];
+    assert_eq!(
+        serde_json::to_value(metrics::scorecards(&p, &copy, &periods, last)).unwrap(),
+        serde_json::to_value(metrics::scorecards(&p, &done, &periods, last)).unwrap()
+    );
+    // The same accounts and cycles; the copy carries no stage history.
+    assert_eq!(copy.accounts.len(), done.accounts.len());
+    assert!(copy.accounts.iter().all(|a| a.history.is_empty()));
+    assert!(done.accounts.iter().any(|a| !a.history.is_empty()));
+    // The copy leaves the engine running: it takes more events.
+    assert_eq!(running.metrics_snapshot(last).accounts.len(), 6);
+}
+
 // ---------------------------------------------------------- recycle rate
 
 fn recycle_history() -> History {

@@ -84,6 +84,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Record policy versions in the store and list them (docs/policy.md).
     Policy(PolicyArgs),
+    /// Manage the dashboard's users (name and password sign-in).
+    User(UserArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (JSON) without starting a
     /// server, e.g. to generate a client.
     ///
@@ -423,6 +425,10 @@ pub enum TokenRole {
     Admin,
     Ingest,
     Manager,
+    /// A sales rep: sees and acts on the accounts they hold (--rep).
+    Rep,
+    /// Marketing: sees the marketing-sourced accounts, acts on none.
+    Marketing,
     Viewer,
 }
 
@@ -437,6 +443,50 @@ pub struct TokenCreateArgs {
     /// Who holds it, e.g. crm-sync; unique in the database.
     #[arg(long)]
     pub name: String,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// What a token or a user sees, for the roles narrowed to some accounts.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// For --role rep: the rep id (as in rep events) whose accounts are seen.
+    #[arg(long)]
+    pub rep: Option<String>,
+    /// For --role manager: the team seen; without it, every team.
+    #[arg(long)]
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Make a dashboard user who signs in with a name and a password.
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    /// The store the service uses: a SQLite file or a postgres:// URL.
+    #[arg(long, env = "HANDOFF_DB", default_value = "handoff.db")]
+    pub db: PathBuf,
+    /// What the user may do and see (as for tokens).
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
+    /// The name they sign in with; unique in the database.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// A file whose first line is the password; default: the first line of
+    /// standard input (never a command-line argument, which others can see).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// Sets up tracing to stderr; RUST_LOG overrides the flags.
@@ -477,6 +527,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Policy(a) => match &a.command {
             PolicyCommand::Apply(c) => crate::versions::run_apply(c),
             PolicyCommand::List(c) => crate::versions::run_list(c),
+        },
+        Command::User(a) => match &a.command {
+            UserCommand::Create(c) => crate::serve::auth::run_user_create(c),
         },
     }
 }

@@ -314,7 +314,7 @@ async fn an_account_reads_as_explain_tells_it_and_a_rejection_moves_it(db: TestD
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
         assert_eq!(
             a.json()["detail"]["roles_allowed"],
-            json!(["admin", "manager"])
+            json!(["admin", "manager", "rep"])
         );
     }
     assert_eq!(app.stored(), 6);

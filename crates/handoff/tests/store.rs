@@ -139,7 +139,7 @@ fn conflict_inside_one_batch_keeps_the_first_of_the_batch(db: TestDb) {
 fn reopening_keeps_everything_and_migrations_run_once(db: TestDb) {
     {
         let mut store = db.open();
-        assert_eq!(store.schema_version().unwrap(), 6);
+        assert_eq!(store.schema_version().unwrap(), 7);
         store.append(&sample()).unwrap();
         let row = RejectedRow {
             source: "x.csv".into(),
@@ -163,7 +163,7 @@ fn reopening_keeps_everything_and_migrations_run_once(db: TestDb) {
     // Reopen: the migration does not run again (it would fail on the
     // existing tables), and every table still holds its rows.
     let mut store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(
         ids(&store.events_ordered().unwrap()),
         ["s0", "s1", "a1", "h1"]
@@ -558,6 +558,7 @@ on_both_backends!(
     different_payload_is_a_conflict_first_kept_both_recorded,
     conflict_inside_one_batch_keeps_the_first_of_the_batch,
     reopening_keeps_everything_and_migrations_run_once,
+    users_and_scoped_tokens_are_kept,
     streaming_visits_the_same_events_in_the_same_order,
     events_for_one_account_are_ordered_and_exclude_others,
     outbox_records_an_alert_once_and_tracks_its_delivery,
@@ -568,3 +569,73 @@ on_both_backends!(
     concurrent_appends_store_each_event_once,
     two_senders_claiming_at_once_never_take_the_same_entry,
 );
+
+/// A schema-5 SQLite file (tokens without a scope, no users) opened by
+/// this version: its tokens survive the copy of the tokens table, read with
+/// no scope, and the new roles and users can be added.
+#[test]
+fn a_schema_5_file_keeps_its_tokens_and_takes_scopes_and_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in [
+            include_str!("../src/store/sqlite/migrations/0001_event_log.sql"),
+            include_str!("../src/store/sqlite/migrations/0002_lean_event_log.sql"),
+            include_str!("../src/store/sqlite/migrations/0003_tokens.sql"),
+            include_str!("../src/store/sqlite/migrations/0004_outbox.sql"),
+            include_str!("../src/store/sqlite/migrations/0005_outbox_retracted.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute(
+            "INSERT INTO tokens (name, role, sha256, created_at) VALUES ('cmo', 'viewer', 'abc', 'then')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 7);
+    let old = store.find_token("abc").unwrap().unwrap();
+    assert_eq!(
+        (old.name.as_str(), old.role.as_str(), old.scope),
+        ("cmo", "viewer", None)
+    );
+    users_and_scoped_tokens_are_kept_on(&mut store);
+}
+
+fn users_and_scoped_tokens_are_kept(db: TestDb) {
+    let mut store = db.open();
+    users_and_scoped_tokens_are_kept_on(&mut store);
+}
+
+/// A rep's token keeps its scope; a user is found by name, once.
+fn users_and_scoped_tokens_are_kept_on(store: &mut Store) {
+    store
+        .add_token(&handoff::store::StoredToken {
+            name: "r1".into(),
+            role: "rep".into(),
+            scope: Some("r1".into()),
+            sha256: "def".into(),
+            created_at: "now".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        store.find_token("def").unwrap().unwrap().scope.as_deref(),
+        Some("r1")
+    );
+    let user = handoff::store::StoredUser {
+        name: "rita".into(),
+        role: "rep".into(),
+        scope: Some("r1".into()),
+        password_hash: "$argon2id$...".into(),
+        created_at: "now".into(),
+    };
+    store.add_user(&user).unwrap();
+    assert_eq!(store.find_user("rita").unwrap(), Some(user.clone()));
+    assert_eq!(store.find_user("nobody").unwrap(), None);
+    // A name is taken once.
+    let again = store.add_user(&user).unwrap_err();
+    assert!(format!("{again:#}").contains("exists already"), "{again:#}");
+}

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use chrono::{DateTime, Utc};
 
 pub use escalate::{acting_on, auto_reassign_id};
-pub use reassign::pick_reassignee;
+pub use reassign::{pick_reassignee, takes_accounts};
 pub use records::*;
 pub use versions::PolicyVersion;
 
@@ -272,6 +272,47 @@ impl<'p> Engine<'p> {
         }
         self.note_action(ev, at);
         self.mark(ev, at);
+    }
+
+    /// A copy of the state as it stands, for a reader that must not stop
+    /// the engine (the live service's dashboard), without what the
+    /// scorecard never reads: each account's kept engagements, stage history
+    /// and data warnings are left empty, and accounts stay in the engine's
+    /// order. Clocks are judged up to the engine's last step; an open clock
+    /// past its deadline at `as_of` counts as missed in a scorecard, as in
+    /// any snapshot.
+    pub fn metrics_snapshot(&self, as_of: DateTime<Utc>) -> Snapshot {
+        let accounts = self
+            .accounts
+            .records
+            .iter()
+            .map(|a| AccountRecord {
+                id: a.id.clone(),
+                facts: a.facts.clone(),
+                stage: a.stage,
+                owner: a.owner.clone(),
+                channel: a.channel.clone(),
+                campaign: a.campaign.clone(),
+                engagements: Vec::new(),
+                marketing_touches: a.marketing_touches,
+                last_marketing_touch: a.last_marketing_touch,
+                cycles: a.cycles.clone(),
+                opportunities: a.opportunities.clone(),
+                history: Vec::new(),
+                icp_miss: a.icp_miss.clone(),
+                floor: a.floor,
+                loose_activities: a.loose_activities,
+                last_action: a.last_action,
+                warnings: Vec::new(),
+            })
+            .collect();
+        Snapshot {
+            as_of,
+            events: self.events,
+            accounts,
+            alerts: self.alerts.clone(),
+            reps: self.reps.clone(),
+        }
     }
 
     /// Judges the clocks due before `as_of` and hands over the final state.

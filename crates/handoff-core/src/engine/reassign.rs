@@ -21,6 +21,14 @@ use crate::policy::Policy;
 /// Roles that take accounts; a rep event without a role counts as a rep.
 const SELLING_ROLES: [&str; 4] = ["rep", "sdr", "bdr", "ae"];
 
+/// Whether the rep event describes someone who takes accounts (a selling
+/// role, or no role).
+pub fn takes_accounts(rep: &RepFacts) -> bool {
+    rep.role
+        .as_deref()
+        .is_none_or(|x| SELLING_ROLES.contains(&x))
+}
+
 /// The rep to reassign `owner`'s breached account to at `at`, the first
 /// eligible rep of the owner's team after `last` (the team's rotation) in
 /// rep-id order; `None` when the owner has no known team or nobody
@@ -36,7 +44,7 @@ pub fn pick_reassignee<'r>(
     let eligible = |r: &&'r RepFacts| {
         r.rep != owner
             && r.team.as_deref() == Some(team)
-            && r.role.as_deref().is_none_or(|x| SELLING_ROLES.contains(&x))
+            && takes_accounts(r)
             && rep_calendar_open(policy, r, at)
     };
     let start = last.unwrap_or(owner);

@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use handoff_core::engine::{
-    auto_reassign_id, pick_reassignee, sort_events, type_rank, Alert, Effect, Engine,
+    auto_reassign_id, pick_reassignee, sort_events, type_rank, Alert, Effect, Engine, Snapshot,
 };
 use handoff_core::event::{EventBody, Reassign};
 use handoff_core::Event;
@@ -260,6 +260,15 @@ impl Live {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         })
+    }
+
+    /// A copy of the live engine's state as of now, with what the scorecard
+    /// reads ([`Engine::metrics_snapshot`]): what a replay up to now would
+    /// give the dashboard, without reading the log.
+    pub fn metrics_snapshot(&self) -> Result<Snapshot> {
+        let now = self.clock.now();
+        let st = self.lock()?;
+        Ok(st.engine.metrics_snapshot(now))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, LiveState>> {

@@ -28,6 +28,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod dashboard;
 pub mod error;
 pub mod live;
 pub mod metrics;
@@ -82,6 +83,7 @@ struct Inner {
     max_body_bytes: usize,
     metrics: Metrics,
     live: Live,
+    sessions: dashboard::Sessions,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
                 max_body_bytes: config.max_body_bytes,
                 metrics: Metrics::default(),
                 live,
+                sessions: dashboard::Sessions::default(),
             }),
         })
     }
@@ -180,6 +183,11 @@ impl AppState {
     /// Largest request body accepted, in bytes.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// The dashboard's sessions and its change notices.
+    pub fn sessions(&self) -> &dashboard::Sessions {
+        &self.inner.sessions
     }
 
     /// The service's counters.
@@ -262,6 +270,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts", get(routes::alerts::get_alerts))
         .route("/metrics", get(routes::metrics::get_metrics))
         .route("/v1/openapi.json", get(routes::openapi::get_openapi))
+        .merge(dashboard::routes())
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
@@ -276,11 +285,16 @@ async fn count_request(State(state): State<AppState>, request: Request, next: Ne
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let write = request.method() == axum::http::Method::POST;
     let started = Instant::now();
     let response = next.run(request).await;
     state
         .metrics()
         .request(&route, response.status().as_u16(), started.elapsed());
+    // A stored event or action: open dashboard pages fetch their data again.
+    if write && response.status().is_success() && route.starts_with("/v1/") {
+        state.sessions().notify_changed();
+    }
     response
 }
 
@@ -311,6 +325,7 @@ pub async fn clock_loop(state: AppState, mut shutdown: oneshot::Receiver<()>) {
             Ok(recorded) => {
                 if recorded > 0 {
                     tracing::info!(recorded, "alerts recorded as deadlines passed");
+                    state.sessions().notify_changed();
                 }
                 match state.live().next_wake() {
                     Ok(Some(at)) => (at - state.now()).to_std().unwrap_or_default().min(LONGEST),

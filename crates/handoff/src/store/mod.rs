@@ -178,6 +178,8 @@ trait Backend: Send {
     fn has_token_named(&self, name: &str) -> Result<bool>;
     fn insert_token(&mut self, token: &StoredToken) -> Result<()>;
     fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>>;
+    fn insert_user(&mut self, user: &StoredUser) -> Result<()>;
+    fn find_user(&self, name: &str) -> Result<Option<StoredUser>>;
     fn sync_every_commit(&mut self) -> Result<()>;
 
     fn outbox_record(&mut self, alerts: &[NewAlert], now: DateTime<Utc>) -> Result<usize>;
@@ -671,6 +673,18 @@ impl Store {
         self.backend.find_token(sha256)
     }
 
+    /// Stores a dashboard user; refuses a name already taken.
+    pub fn add_user(&mut self, user: &StoredUser) -> Result<()> {
+        self.backend
+            .insert_user(user)
+            .with_context(|| format!("storing user {:?}", user.name))
+    }
+
+    /// The dashboard user named `name`, if any.
+    pub fn find_user(&self, name: &str) -> Result<Option<StoredUser>> {
+        self.backend.find_user(name)
+    }
+
     /// The instants of the first and the last stored event (UTC), or
     /// `None` for an empty log. Read from the time index, not a scan.
     pub fn event_span(&self) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
@@ -801,9 +815,27 @@ pub struct StoredToken {
     pub name: String,
     /// `admin`, `ingest`, `manager` or `viewer`.
     pub role: String,
+    /// What the holder may see: a rep's id for `rep`, a manager's team
+    /// (absent: every team); absent for the other roles.
+    pub scope: Option<String>,
     /// SHA-256 of the token text, lowercase hex.
     pub sha256: String,
     /// When it was made (RFC 3339), as the adapter said.
+    pub created_at: String,
+}
+
+/// A person who signs in to the dashboard with a name and a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    /// The name they sign in with; unique.
+    pub name: String,
+    /// A token role's name (admin, manager, rep, marketing, viewer, ingest).
+    pub role: String,
+    /// As [`StoredToken::scope`].
+    pub scope: Option<String>,
+    /// The argon2id PHC string of the password (salt and parameters in it).
+    pub password_hash: String,
+    /// When it was made (RFC 3339).
     pub created_at: String,
 }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::alerts::alert_json;
 use super::scorecard::parse_as_of;
-use super::{query, replay};
+use super::{query, replay_for};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::openapi::schemas::{AccountAnswer, BadRequest, NotFound, TokenErrors};
@@ -90,7 +90,7 @@ pub async fn get_account(
     caller.require(Action::Read)?;
     let q = query(q, "as_of")?;
     let as_of = parse_as_of(q.as_of.as_deref())?;
-    let snapshot = replay(&state, as_of).await?;
+    let snapshot = replay_for(&state, as_of, &caller).await?;
     let Some(account) = find(&snapshot, &id) else {
         return Err(unknown_account(
             &id,

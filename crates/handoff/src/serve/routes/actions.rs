@@ -24,7 +24,7 @@ use handoff_core::event::{Activity, Decision, Disposition, Event, EventBody, Rea
 use serde_json::{json, Map, Value};
 
 use super::accounts::{find, unknown_account};
-use super::replay;
+use super::replay_for;
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
@@ -225,7 +225,7 @@ async fn act(
 
     // The account must be one GET /v1/accounts/{id} shows as of now: an
     // action on a mistyped id would otherwise start a new, empty account.
-    let snapshot = replay(&state, state.now()).await?;
+    let snapshot = replay_for(&state, state.now(), &caller).await?;
     if find(&snapshot, &account).is_none() {
         let lead_exists = find(&snapshot, &lone_lead(&account)).is_some();
         return Err(unknown_account(&account, lead_exists));

@@ -89,14 +89,17 @@ fn entry_json(entry: &OutboxEntry) -> Result<(DateTime<Utc>, Value), ApiError> {
         (status = 400, response = BadRequest),
         TokenErrors,
     ),
-    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+    extensions(("x-handoff-roles" = json!(Action::ReadAll.roles()))),
 )]
 pub async fn get_alerts(
     State(state): State<AppState>,
     caller: Caller,
     q: Result<Query<AlertsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Action::Read)?;
+    // Not narrowed to accounts: for callers who see every account only (a
+    // manager given a team is refused by scope).
+    caller.require(Action::ReadAll)?;
+    caller.require_all()?;
     let q = query(q, "as_of")?;
     let as_of = match q.as_of.as_deref() {
         Some(text) => parse_as_of(Some(text))?,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::scorecard::parse_as_of;
-use super::{query, replay};
+use super::{query, replay_for};
 use crate::serve::auth::{Action, Caller};
 use crate::serve::error::ApiError;
 use crate::serve::openapi::schemas::{BadRequest, BreachesAnswer, ClocksAnswer, TokenErrors};
@@ -79,10 +79,15 @@ pub struct ClockView {
 
 /// Every clock of the snapshot, in account and cycle order.
 pub fn clocks(snapshot: &Snapshot) -> Vec<ClockView> {
+    clocks_in(snapshot, |_| true)
+}
+
+/// The clocks whose state `keep` takes, in account and cycle order.
+pub fn clocks_in(snapshot: &Snapshot, keep: impl Fn(ClockState) -> bool) -> Vec<ClockView> {
     let mut out = Vec::new();
     for a in &snapshot.accounts {
         for c in &a.cycles {
-            for k in &c.clocks {
+            for k in c.clocks.iter().filter(|k| keep(k.state)) {
                 let owner = match k.state {
                     ClockState::Open => a.owner.clone(),
                     _ => k.owner.clone().or_else(|| k.breach_owner.clone()),
@@ -145,7 +150,7 @@ pub async fn get_clocks(
     let q = query(q, "state, commitment, as_of")?;
     let wanted = q.state.as_deref().map(parse_state).transpose()?;
     let as_of = parse_as_of(q.as_of.as_deref())?;
-    let snapshot = replay(&state, as_of).await?;
+    let snapshot = replay_for(&state, as_of, &caller).await?;
     let mut list: Vec<ClockView> = clocks(&snapshot)
         .into_iter()
         .filter(|k| wanted.is_none_or(|s| k.state == s))
@@ -182,7 +187,7 @@ pub async fn get_breaches(
     caller.require(Action::Read)?;
     let q = query(q, "commitment, as_of")?;
     let as_of = parse_as_of(q.as_of.as_deref())?;
-    let snapshot = replay(&state, as_of).await?;
+    let snapshot = replay_for(&state, as_of, &caller).await?;
     let mut list: Vec<ClockView> = clocks(&snapshot)
         .into_iter()
         .filter(|k| k.state == ClockState::Breached)

@@ -38,13 +38,16 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
          content_type = "text/plain; version=0.0.4; charset=utf-8"),
         TokenErrors,
     ),
-    extensions(("x-handoff-roles" = json!(Action::Read.roles()))),
+    extensions(("x-handoff-roles" = json!(Action::ReadAll.roles()))),
 )]
 pub async fn get_metrics(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::Read)?;
+    // Not narrowed to accounts: for callers who see every account only (a
+    // manager given a team is refused by scope).
+    caller.require(Action::ReadAll)?;
+    caller.require_all()?;
     let snapshot = replay(&state, state.now()).await?;
     let mut gauges = Gauges::default();
     let clocks = snapshot

@@ -6,7 +6,8 @@
 //!
 //! The read routes judge *as of* an instant (`as_of`, RFC 3339, default
 //! now): they replay the stored log up to it in memory, on a connection of
-//! their own, as `handoff report` and `handoff explain` do.
+//! their own, as `handoff report` and `handoff explain` do, narrowed to the
+//! accounts the caller sees (`replay_for`).
 
 pub mod accounts;
 pub mod actions;
@@ -26,6 +27,7 @@ use handoff_core::engine::Snapshot;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::{blocking, AppState};
 use crate::replay::replay_log;
@@ -44,6 +46,18 @@ pub async fn replay(state: &AppState, as_of: DateTime<Utc>) -> Result<Snapshot, 
         Ok(replay.snapshot)
     })
     .await
+}
+
+/// [`replay`] narrowed to the accounts `caller` sees ([`Scope::narrow`]):
+/// what every read route answers from.
+pub async fn replay_for(
+    state: &AppState,
+    as_of: DateTime<Utc>,
+    caller: &Caller,
+) -> Result<Snapshot, ApiError> {
+    let mut snapshot = replay(state, as_of).await?;
+    caller.scope.narrow(&mut snapshot);
+    Ok(snapshot)
 }
 
 /// The query string read into `Q`, or a 400 listing the parameters there

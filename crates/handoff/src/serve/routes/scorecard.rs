@@ -98,6 +98,7 @@ pub async fn get_scorecard(
     let as_of = parse_as_of(q.as_of.as_deref())?;
 
     let shared = state.clone();
+    let scope = caller.scope.clone();
     let text = blocking(move || {
         let store = Store::open_at(shared.db())?;
         let period = match period {
@@ -111,7 +112,9 @@ pub async fn get_scorecard(
         if replay.left_out > 0 {
             tracing::debug!(left_out = replay.left_out, %as_of, "events after as-of left out");
         }
-        let snapshot = replay.snapshot;
+        let mut snapshot = replay.snapshot;
+        // Only the accounts the caller sees count.
+        scope.narrow(&mut snapshot);
         let json = render(
             shared.policies(),
             &snapshot,

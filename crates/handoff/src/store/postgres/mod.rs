@@ -32,7 +32,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use super::{judge, AppendOutcome, Backend, Conflict, NewAlert, OutboxEntry, Prepared};
-use super::{NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken};
+use super::{NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken, StoredUser};
 use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 
 /// The migrations as (version reached, SQL), in order. PostgreSQL starts
@@ -40,6 +40,7 @@ use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_schema.sql")),
     (6, include_str!("migrations/0006_policy_versions.sql")),
+    (7, include_str!("migrations/0007_scopes_users.sql")),
 ];
 
 /// The advisory lock key migrations hold: "handoff" in ASCII, plus one.
@@ -672,10 +673,12 @@ impl Backend for Postgres {
 
     fn insert_token(&mut self, token: &StoredToken) -> Result<()> {
         wait(self.client()?.execute_typed(
-            "INSERT INTO tokens (name, role, sha256, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tokens (name, role, scope, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
             &[
                 (&token.name, Type::TEXT),
                 (&token.role, Type::TEXT),
+                (&token.scope, Type::TEXT),
                 (&token.sha256, Type::TEXT),
                 (&token.created_at, Type::TEXT),
             ],
@@ -685,14 +688,50 @@ impl Backend for Postgres {
 
     fn find_token(&self, sha256: &str) -> Result<Option<StoredToken>> {
         let row = wait(self.client()?.query_typed_opt(
-            "SELECT name, role, sha256, created_at FROM tokens WHERE sha256 = $1",
+            "SELECT name, role, scope, sha256, created_at FROM tokens WHERE sha256 = $1",
             &[(&sha256, Type::TEXT)],
         ))?;
         Ok(row.map(|r| StoredToken {
             name: r.get(0),
             role: r.get(1),
-            sha256: r.get(2),
-            created_at: r.get(3),
+            scope: r.get(2),
+            sha256: r.get(3),
+            created_at: r.get(4),
+        }))
+    }
+
+    fn insert_user(&mut self, user: &StoredUser) -> Result<()> {
+        anyhow::ensure!(
+            self.one_text("SELECT name FROM users WHERE name = $1", &user.name)?
+                .is_none(),
+            "a user named {:?} exists already; choose another --name",
+            user.name
+        );
+        wait(self.client()?.execute_typed(
+            "INSERT INTO users (name, role, scope, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                (&user.name, Type::TEXT),
+                (&user.role, Type::TEXT),
+                (&user.scope, Type::TEXT),
+                (&user.password_hash, Type::TEXT),
+                (&user.created_at, Type::TEXT),
+            ],
+        ))?;
+        Ok(())
+    }
+
+    fn find_user(&self, name: &str) -> Result<Option<StoredUser>> {
+        let row = wait(self.client()?.query_typed_opt(
+            "SELECT name, role, scope, password_hash, created_at FROM users WHERE name = $1",
+            &[(&name, Type::TEXT)],
+        ))?;
+        Ok(row.map(|r| StoredUser {
+            name: r.get(0),
+            role: r.get(1),
+            scope: r.get(2),
+            password_hash: r.get(3),
+            created_at: r.get(4),
         }))
     }
 

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{judge, AppendOutcome, Backend, Conflict, NewAlert, OutboxEntry, Prepared};
-use super::{NewPolicyVersion, PolicyVersionRow, Provenance, RejectedRow, StoredToken};
+use super::{NewPolicyVersion, PolicyVersionRow, Provenance, RejectedRow, StoredToken, StoredUser};
 use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 
 /// The schema migrations, in order; entry `i` brings the schema to version
@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_outbox.sql"),
     include_str!("migrations/0005_outbox_retracted.sql"),
     include_str!("migrations/0006_policy_versions.sql"),
+    include_str!("migrations/0007_scopes_users.sql"),
 ];
 
 /// How long a writer waits for another process's lock before failing, in
@@ -462,8 +463,15 @@ impl Backend for Sqlite {
 
     fn insert_token(&mut self, token: &StoredToken) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO tokens (name, role, sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token.name, token.role, token.sha256, token.created_at],
+            "INSERT INTO tokens (name, role, scope, sha256, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                token.name,
+                token.role,
+                token.scope,
+                token.sha256,
+                token.created_at
+            ],
         )?;
         Ok(())
     }
@@ -472,14 +480,58 @@ impl Backend for Sqlite {
         Ok(self
             .conn
             .query_row(
-                "SELECT name, role, sha256, created_at FROM tokens WHERE sha256 = ?1",
+                "SELECT name, role, scope, sha256, created_at FROM tokens WHERE sha256 = ?1",
                 [sha256],
                 |r| {
                     Ok(StoredToken {
                         name: r.get(0)?,
                         role: r.get(1)?,
-                        sha256: r.get(2)?,
-                        created_at: r.get(3)?,
+                        scope: r.get(2)?,
+                        sha256: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn insert_user(&mut self, user: &StoredUser) -> Result<()> {
+        let exists = self
+            .conn
+            .prepare_cached("SELECT 1 FROM users WHERE name = ?1")?
+            .exists([&user.name])?;
+        anyhow::ensure!(
+            !exists,
+            "a user named {:?} exists already; choose another --name",
+            user.name
+        );
+        self.conn.execute(
+            "INSERT INTO users (name, role, scope, password_hash, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                user.name,
+                user.role,
+                user.scope,
+                user.password_hash,
+                user.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn find_user(&self, name: &str) -> Result<Option<StoredUser>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, role, scope, password_hash, created_at FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(StoredUser {
+                        name: r.get(0)?,
+                        role: r.get(1)?,
+                        scope: r.get(2)?,
+                        password_hash: r.get(3)?,
+                        created_at: r.get(4)?,
                     })
                 },
             )
