@@ -108,28 +108,18 @@ impl AppState {
         let policies: &'static Policies = Box::leak(Box::new(policies));
         let (live, recorded) = Live::start(&mut writer, policies, clock)?;
         tracing::info!(recorded, live_since = %live.live_since(), "live engine started");
-        let checkpointer = match &config.db {
-            Location::Sqlite(_) => {
-                let store = Store::open_at(&config.db)?;
-                writer.leave_checkpoints()?;
-                Some(store)
-            }
-            Location::Postgres(_) => None,
-        };
-        let inner = Arc::new(Inner {
-            db: config.db.clone(),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
-            policies,
-            max_body_bytes: config.max_body_bytes,
-            metrics: Metrics::default(),
-            live,
-            sessions: dashboard::Sessions::default(),
-        });
-        if let Some(store) = checkpointer {
-            spawn_checkpointer(store, Arc::downgrade(&inner))?;
-        }
-        Ok(AppState { inner })
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                db: config.db.clone(),
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+                policies,
+                max_body_bytes: config.max_body_bytes,
+                metrics: Metrics::default(),
+                live,
+                sessions: dashboard::Sessions::default(),
+            }),
+        })
     }
 
     /// The live engine.
@@ -471,28 +461,6 @@ pub fn run_cli(args: &ServeArgs) -> Result<u8> {
     })?;
     eprintln!("handoff: stopped");
     Ok(crate::cli::EXIT_OK)
-}
-
-/// How often the checkpointer copies the SQLite write-ahead log into the
-/// database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Copies the write-ahead log into the database on a thread of its own, so
-/// that commits answering requests never pay for it, for as long as the
-/// service's state lives.
-fn spawn_checkpointer(mut store: Store, state: std::sync::Weak<Inner>) -> Result<()> {
-    std::thread::Builder::new()
-        .name("wal-checkpoint".into())
-        .spawn(move || {
-            while state.strong_count() > 0 {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = store.checkpoint() {
-                    tracing::warn!(error = %e, "write-ahead log checkpoint failed");
-                }
-            }
-        })
-        .context("starting the checkpoint thread")?;
-    Ok(())
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.

@@ -181,8 +181,6 @@ trait Backend: Send {
     fn insert_user(&mut self, user: &StoredUser) -> Result<()>;
     fn find_user(&self, name: &str) -> Result<Option<StoredUser>>;
     fn sync_every_commit(&mut self) -> Result<()>;
-    fn leave_checkpoints(&mut self) -> Result<()>;
-    fn checkpoint(&mut self) -> Result<()>;
 
     fn outbox_record(&mut self, alerts: &[NewAlert], now: DateTime<Utc>) -> Result<usize>;
     fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>>;
@@ -702,19 +700,6 @@ impl Store {
     /// power loss too, not only a crash of the process.
     pub fn sync_every_commit(&mut self) -> Result<()> {
         self.backend.sync_every_commit()
-    }
-
-    /// Leaves copying the write-ahead log into the database to another
-    /// connection's [`Store::checkpoint`], so that this one's commits do
-    /// not pay for it (SQLite; PostgreSQL checkpoints on its own).
-    pub fn leave_checkpoints(&mut self) -> Result<()> {
-        self.backend.leave_checkpoints()
-    }
-
-    /// Copies what it can of the write-ahead log into the database without
-    /// waiting for readers or writers (SQLite's passive checkpoint).
-    pub fn checkpoint(&mut self) -> Result<()> {
-        self.backend.checkpoint()
     }
 }
 

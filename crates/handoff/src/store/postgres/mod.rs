@@ -32,9 +32,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use super::{judge, AppendOutcome, Backend, Conflict, NewAlert, OutboxEntry, Prepared};
-use super::{
-    NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken, StoredUser,
-};
+use super::{NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken, StoredUser};
 use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 
 /// The migrations as (version reached, SQL), in order. PostgreSQL starts
@@ -735,14 +733,6 @@ impl Backend for Postgres {
             password_hash: r.get(3),
             created_at: r.get(4),
         }))
-    }
-
-    fn leave_checkpoints(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn checkpoint(&mut self) -> Result<()> {
-        Ok(())
     }
 
     fn sync_every_commit(&mut self) -> Result<()> {

@@ -538,23 +538,6 @@ impl Backend for Sqlite {
             .optional()?)
     }
 
-    fn leave_checkpoints(&mut self) -> Result<()> {
-        self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
-        Ok(())
-    }
-
-    fn checkpoint(&mut self) -> Result<()> {
-        let (busy, _log, _copied): (i64, i64, i64) =
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-        if busy != 0 {
-            tracing::debug!("write-ahead log checkpoint found the database busy");
-        }
-        Ok(())
-    }
-
     fn sync_every_commit(&mut self) -> Result<()> {
         self.conn.execute_batch("PRAGMA synchronous = FULL;")?;
         Ok(())
