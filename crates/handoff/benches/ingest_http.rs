@@ -70,7 +70,7 @@ struct Run {
 fn main() {
     let input = common::generate();
     let runs = common::runs();
-    let clients = env_number("HANDOFF_BENCH_CLIENTS", 4);
+    let clients = common::env_number("HANDOFF_BENCH_CLIENTS", 4);
     let (batches, events) = build_feed(&input.text);
     println!(
         "ingest_http bench: {} accounts, {events} events in {} batches of {BATCH}, \
@@ -100,15 +100,6 @@ fn main() {
         results.push(r);
     }
     report(&input, clients, &results);
-}
-
-/// Reads a positive whole number from the environment.
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
 }
 
 /// The generated events in engine order, as request bodies with slots.

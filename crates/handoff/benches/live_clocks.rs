@@ -86,10 +86,10 @@ struct Run {
 }
 
 fn main() {
-    let clocks = env_number("HANDOFF_BENCH_CLOCKS", 1_000_000);
-    let spread = env_number("HANDOFF_BENCH_SPREAD_S", 60);
-    let lead = env_number("HANDOFF_BENCH_LEAD_S", 60);
-    let runs = env_number("HANDOFF_BENCH_RUNS", 3).max(3);
+    let clocks = common::env_number("HANDOFF_BENCH_CLOCKS", 1_000_000);
+    let spread = common::env_number("HANDOFF_BENCH_SPREAD_S", 60);
+    let lead = common::env_number("HANDOFF_BENCH_LEAD_S", 60);
+    let runs = common::env_number("HANDOFF_BENCH_RUNS", 3).max(3);
     let policy_path = bench_dir().join("live-clocks.toml");
     let text = std::fs::read_to_string(&policy_path).expect("read bench/live-clocks.toml");
     let policy = parse_policy(&text, "bench/live-clocks.toml").expect("the bench policy");
@@ -123,15 +123,6 @@ fn main() {
         results.push(r);
     }
     report(clocks, spread, &results);
-}
-
-/// Reads a positive whole number from the environment.
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
 }
 
 /// The repository's `bench` folder.

@@ -7,6 +7,10 @@
 //! missing; they fail when pandas is missing unless HANDOFF_SKIP_PYTHON is
 //! set (scripts/test installs pandas).
 
+mod common;
+
+use common::handoff;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -33,15 +37,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/import")
         .join(name)
-}
-
-fn handoff(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(args)
-        .env_remove("HANDOFF_DB")
-        .env_remove("HANDOFF_POLICY")
-        .output()
-        .expect("running the handoff binary")
 }
 
 fn stderr(out: &Output) -> String {

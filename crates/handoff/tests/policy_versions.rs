@@ -31,20 +31,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{on_both_backends, TestDb};
+use common::{handoff, on_both_backends, TestDb};
 use handoff::replay::DEFAULT_POLICY;
 use serde_json::Value;
 
 const AS_OF: &str = "2026-03-10T00:00:00Z";
-
-fn handoff(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(args)
-        .env_remove("HANDOFF_DB")
-        .env_remove("HANDOFF_POLICY")
-        .output()
-        .expect("running the handoff binary")
-}
 
 fn ok(args: &[&str]) -> (String, String) {
     let out = handoff(args);

@@ -2,8 +2,12 @@
 //! first-touch target, and the same policy as candidate changing nothing on
 //! generated data and on the Olist and Maven imports.
 
+mod common;
+
+use common::handoff;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use handoff::replay::Policies;
@@ -19,15 +23,6 @@ fn repo() -> PathBuf {
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-fn handoff(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(args)
-        .env_remove("HANDOFF_DB")
-        .env_remove("HANDOFF_POLICY")
-        .output()
-        .expect("running the handoff binary")
 }
 
 fn ok(out: &Output) -> String {

@@ -35,8 +35,8 @@ pub struct Input {
     pub gen_secs: f64,
 }
 
-/// Reads a positive whole number from the environment.
-fn env_number(name: &str, default: u32) -> u32 {
+/// Reads a positive whole number from the environment, else `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -46,12 +46,13 @@ fn env_number(name: &str, default: u32) -> u32 {
 
 /// Timed repetitions to make, at least 3.
 pub fn runs() -> usize {
-    env_number("HANDOFF_BENCH_RUNS", 5).max(3) as usize
+    env_number("HANDOFF_BENCH_RUNS", 5).max(3)
 }
 
 /// Generates the input year.
 pub fn generate() -> Input {
-    let accounts = env_number("HANDOFF_BENCH_ACCOUNTS", 100_000);
+    let accounts = u32::try_from(env_number("HANDOFF_BENCH_ACCOUNTS", 100_000))
+        .expect("HANDOFF_BENCH_ACCOUNTS fits in 32 bits");
     let config = GenConfig {
         accounts,
         days: 365,

@@ -14,12 +14,23 @@ mod receiver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use handoff::replay::DEFAULT_POLICY;
 
 pub use db::{pg_query, TestDb, PG_URL_VAR};
 pub use receiver::{signed_receiver, Signed};
+
+/// Runs the `handoff` binary with `args`, without the environment's
+/// `HANDOFF_DB` and `HANDOFF_POLICY`, and returns what it did.
+pub fn handoff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(args)
+        .env_remove("HANDOFF_DB")
+        .env_remove("HANDOFF_POLICY")
+        .output()
+        .expect("running the handoff binary")
+}
 
 /// Makes each named test body run on both backends. A body is a function
 /// `NAME(db: TestDb)` (async after an attribute such as `#[tokio::test]`,

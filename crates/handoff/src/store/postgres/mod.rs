@@ -32,7 +32,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use super::{judge, AppendOutcome, Backend, Conflict, NewAlert, OutboxEntry, Prepared};
-use super::{NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken, StoredUser};
+use super::{
+    NewPolicyVersion, PgUrl, PolicyVersionRow, Provenance, RejectedRow, StoredToken, StoredUser,
+};
 use super::{VersionColumns, VersionOutcome, VERSION_COLUMNS};
 
 /// The migrations as (version reached, SQL), in order. PostgreSQL starts
