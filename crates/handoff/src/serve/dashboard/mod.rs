@@ -741,8 +741,8 @@ fn build_data(
         "id": "funnel", "title": title,
         "svg": svg::funnel(&title, &[
             ("MQA", f.mqa, None),
-            ("SAL", f.sal, pct(f.conversions.mqa_to_sal, "of MQAs")),
-            ("SQO", f.sqo, pct(f.conversions.sal_to_sqo, "of SALs")),
+            ("SAL", f.sal, pct(f.conversions.mqa_to_sal, "of MQAs so far")),
+            ("SQO", f.sqo, pct(f.conversions.sal_to_sqo, "of SALs so far")),
             ("Won", f.won, pct(f.conversions.win_rate, "win rate")),
         ]),
         "funnel": f,
