@@ -604,6 +604,40 @@ async fn each_caller_sees_and_acts_on_its_own_accounts_only_through_the_api() {
         .unwrap()
         .len();
     assert_eq!(before, after);
+
+    // Reassigning within one's team only: r1 (east) may not hand acme to
+    // r9 (west), nor west's manager globex to r1 (east); r1 to r2 (east)
+    // is recorded. Nothing of a refused one is stored.
+    let reassigns = |account: &str| {
+        Store::open(&app.db)
+            .unwrap()
+            .events_for_account(account)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.body.type_name() == "reassign")
+            .count()
+    };
+    let (acme_before, globex_before) = (reassigns("acme"), reassigns("globex"));
+    for (who, account, rep, status) in [
+        ("r1-desk", "acme", "r9", StatusCode::FORBIDDEN),
+        ("west-desk", "globex", "r1", StatusCode::FORBIDDEN),
+        ("r1-desk", "acme", "r2", StatusCode::CREATED),
+    ] {
+        let answer = client
+            .post(format!("{}/v1/accounts/{account}/reassign", app.base))
+            .bearer_auth(app.token(who))
+            .json(&json!({ "rep": rep }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{who}: {account} to {rep}");
+        if status == StatusCode::FORBIDDEN {
+            let body: Value = answer.json().await.unwrap();
+            assert_eq!(body["detail"]["field"], "rep", "{body}");
+        }
+    }
+    assert_eq!(reassigns("acme"), acme_before + 1);
+    assert_eq!(reassigns("globex"), globex_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,13 +19,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
-use handoff_core::engine::lone_lead;
+use handoff_core::engine::{lone_lead, Snapshot};
 use handoff_core::event::{Activity, Decision, Disposition, Event, EventBody, Reassign, Rejection};
 use serde_json::{json, Map, Value};
 
 use super::accounts::{find, unknown_account};
 use super::replay_for;
-use crate::serve::auth::{Action, Caller};
+use crate::serve::auth::{Action, Caller, Scope};
 use crate::serve::error::ApiError;
 use crate::serve::metrics::Outcome;
 use crate::serve::openapi::schemas::{
@@ -230,6 +230,9 @@ async fn act(
         let lead_exists = find(&snapshot, &lone_lead(&account)).is_some();
         return Err(unknown_account(&account, lead_exists));
     }
+    if let EventBody::Reassign(r) = &event.body {
+        within_team(&caller, &snapshot, &r.rep)?;
+    }
     drop(snapshot);
 
     let source = format!(
@@ -258,6 +261,32 @@ async fn act(
         "action recorded"
     );
     Ok((StatusCode::CREATED, Json(event)))
+}
+
+/// A caller narrowed to a team (a manager of it, or a rep on it) may hand
+/// an account only to a rep of that team: a 403 naming the rep's team
+/// otherwise. Callers who see every account may reassign to anyone.
+fn within_team(caller: &Caller, snapshot: &Snapshot, rep: &str) -> Result<(), ApiError> {
+    let team_of = |r: &str| snapshot.reps.get(r).and_then(|f| f.team.clone());
+    let team = match &caller.scope {
+        Scope::Team(team) => Some(team.clone()),
+        Scope::Rep(me) => team_of(me),
+        Scope::All | Scope::Marketing => return Ok(()),
+    };
+    let Some(team) = team else {
+        return Ok(());
+    };
+    match team_of(rep) {
+        Some(theirs) if theirs == team => Ok(()),
+        theirs => Err(ApiError::Forbidden {
+            message: format!(
+                "{} may reassign accounts only to reps of team {team}; rep {rep:?} is {}",
+                caller.name,
+                theirs.map_or("on no known team".to_string(), |t| format!("on team {t}"))
+            ),
+            detail: json!({ "field": "rep" }),
+        }),
+    }
 }
 
 /// The body's fields, checked against the action's list.
