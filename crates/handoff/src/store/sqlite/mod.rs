@@ -214,13 +214,18 @@ impl Backend for Sqlite {
     }
 
     fn stored_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+        // One statement per chunk rather than one per id: the live engine
+        // asks this for every batch it is posted.
+        const CHUNK: usize = 500;
         let mut found = HashSet::new();
-        for id in ids {
-            if stmt.exists([id])? {
-                found.insert(id.to_string());
+        for chunk in ids.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("SELECT id FROM events WHERE id IN ({marks})"))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(chunk))?;
+            while let Some(row) = rows.next()? {
+                found.insert(row.get::<_, String>(0)?);
             }
         }
         Ok(found)
