@@ -20,6 +20,8 @@
 
 mod common;
 
+use common::{artifacts, browser, serve_in_process};
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -46,34 +48,6 @@ const MORE: &str = r#"{"id":"rep-r2","type":"rep","at":"2026-01-01T00:00:00Z","r
 
 fn t(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().into()
-}
-
-fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The browser to drive; without one, a test skips with a message, except
-/// under scripts/test (HANDOFF_REQUIRE_BROWSER) or CI, where it fails.
-fn browser() -> Option<&'static str> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("HANDOFF_REQUIRE_BROWSER").is_none()
-                && std::env::var_os("CI").is_none(),
-            "HANDOFF_REQUIRE_BROWSER or CI is set but no chromium is on the PATH"
-        );
-        eprintln!("SKIPPED: no chromium on the PATH (scripts/test installs it)");
-    }
-    found
 }
 
 /// scripts/cdp.py with one headless Chromium page.
@@ -215,7 +189,7 @@ async fn start() -> App {
     };
     let clock = Arc::new(ManualClock::new(t("2026-03-04T17:00:00Z")));
     let state = AppState::open_with_clock(&config, clock).unwrap();
-    let (base, stop) = common::serve_in_process(state).await;
+    let (base, stop) = serve_in_process(state).await;
     App {
         base,
         db,

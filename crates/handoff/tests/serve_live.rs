@@ -28,7 +28,7 @@ use handoff::replay::DEFAULT_POLICY;
 use handoff::serve::auth::create_token;
 use handoff::serve::clock::{Clock, ManualClock, SystemClock};
 use handoff::serve::{clock_loop, AppState, ServeConfig};
-use handoff::store::DeliveryStatus;
+use handoff::store::{DeliveryStatus, OutboxEntry};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -143,21 +143,29 @@ impl Drop for App {
     }
 }
 
-/// Every outbox entry of the database: (alert at, status).
-/// The outbox as (alert instant, status), by instant.
-fn outbox(db: &TestDb) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
+/// Each outbox entry of the database as (alert instant, what `pick` takes
+/// of the entry and its alert), by instant.
+fn outbox_by_instant<T>(
+    db: &TestDb,
+    pick: impl Fn(&OutboxEntry, &Value) -> T,
+) -> Vec<(DateTime<Utc>, T)> {
     let store = db.open();
     let mut rows: Vec<_> = store
         .outbox_all()
         .unwrap()
-        .into_iter()
+        .iter()
         .map(|e| {
             let alert: Value = serde_json::from_str(&e.alert).unwrap();
-            (t(alert["at"].as_str().unwrap()), e.status)
+            (t(alert["at"].as_str().unwrap()), pick(e, &alert))
         })
         .collect();
     rows.sort_by_key(|r| r.0);
     rows
+}
+
+/// The outbox as (alert instant, status), by instant.
+fn outbox(db: &TestDb) -> Vec<(DateTime<Utc>, DeliveryStatus)> {
+    outbox_by_instant(db, |e, _| e.status)
 }
 
 /// The one alert the history raises, as GET /v1/alerts shows it.
@@ -650,21 +658,7 @@ async fn two_services_on_one_store_judge_each_clock_once(db: TestDb) {
 /// The policy versions of a store as (version, alert instant) of each
 /// outbox entry, by instant.
 fn outbox_versions(db: &TestDb) -> Vec<(DateTime<Utc>, u64)> {
-    let store = db.open();
-    let mut rows: Vec<_> = store
-        .outbox_all()
-        .unwrap()
-        .into_iter()
-        .map(|e| {
-            let alert: Value = serde_json::from_str(&e.alert).unwrap();
-            (
-                t(alert["at"].as_str().unwrap()),
-                alert["policy_version"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    rows.sort_by_key(|r| r.0);
-    rows
+    outbox_by_instant(db, |_, alert| alert["policy_version"].as_u64().unwrap_or(0))
 }
 
 async fn alerts_recorded_under_a_version_keep_it_when_a_new_one_is_applied(db: TestDb) {

@@ -159,3 +159,33 @@ pub async fn serve_in_process(
     }));
     (format!("http://{addr}"), stop)
 }
+
+/// target/test-artifacts, made if missing: screenshots and files kept from
+/// a test run for a person to look at.
+pub fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The browser to drive; without one, a test skips with a message, except
+/// under scripts/test (HANDOFF_REQUIRE_BROWSER) or CI, where it fails.
+pub fn browser() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("HANDOFF_REQUIRE_BROWSER").is_none()
+                && std::env::var_os("CI").is_none(),
+            "HANDOFF_REQUIRE_BROWSER or CI is set but no chromium is on the PATH"
+        );
+        eprintln!("SKIPPED: no chromium on the PATH (scripts/test installs it)");
+    }
+    found
+}
