@@ -15,13 +15,29 @@ fn policy() -> Policy {
     Policy::from_toml(include_str!("../../../../policies/default.toml")).unwrap()
 }
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(super) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 /// Builds an event from a JSON object literal with `id`, `type`, `at`.
-fn ev(v: serde_json::Value) -> Event {
+pub(super) fn ev(v: serde_json::Value) -> Event {
     serde_json::from_value(v).unwrap()
+}
+
+/// Version 1 (`v1`) from the beginning, version 2 (`v2`) from `from`.
+pub(super) fn v1_then_v2<'p>(v1: &'p Policy, v2: &'p Policy, from: &str) -> Vec<PolicyVersion<'p>> {
+    vec![
+        PolicyVersion {
+            number: 1,
+            effective_at: DateTime::<Utc>::MIN_UTC,
+            policy: v1,
+        },
+        PolicyVersion {
+            number: 2,
+            effective_at: at(from),
+            policy: v2,
+        },
+    ]
 }
 
 fn base(account: &str) -> Vec<Event> {
@@ -993,18 +1009,7 @@ fn a_late_event_from_before_the_version_in_force_is_refused() {
     let (v1, v2) = (policy(), policy());
     let mut events = acme_then_globex();
     sort_events(&mut events);
-    let mut engine = Engine::with_versions(vec![
-        PolicyVersion {
-            number: 1,
-            effective_at: DateTime::<Utc>::MIN_UTC,
-            policy: &v1,
-        },
-        PolicyVersion {
-            number: 2,
-            effective_at: at("2026-03-03T09:00:00Z"),
-            policy: &v2,
-        },
-    ]);
+    let mut engine = Engine::with_versions(v1_then_v2(&v1, &v2, "2026-03-03T09:00:00Z"));
     let mut out = Vec::new();
     for e in &events {
         engine.apply(e, &mut out);

@@ -84,19 +84,12 @@ mod tests {
     use serde_json::json;
 
     use super::PolicyVersion;
+    use crate::engine::tests::{at, ev, v1_then_v2};
     use crate::engine::{sort_events, ClockRecord, ClockState, Engine, Snapshot};
     use crate::event::Event;
     use crate::policy::Policy;
 
     const DEFAULT: &str = include_str!("../../../../policies/default.toml");
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn ev(v: serde_json::Value) -> Event {
-        serde_json::from_value(v).unwrap()
-    }
 
     fn two_hour_policy() -> Policy {
         let text = DEFAULT.replacen(
@@ -188,19 +181,10 @@ mod tests {
     #[test]
     fn clocks_keep_the_targets_of_the_version_that_started_them() {
         let (v1, v2) = (Policy::from_toml(DEFAULT).unwrap(), two_hour_policy());
-        let versions = vec![
-            PolicyVersion {
-                number: 1,
-                effective_at: DateTime::<Utc>::MIN_UTC,
-                policy: &v1,
-            },
-            PolicyVersion {
-                number: 2,
-                effective_at: at("2026-03-04T00:00:00Z"),
-                policy: &v2,
-            },
-        ];
-        let s = run(versions, "2026-03-10T00:00:00Z");
+        let s = run(
+            v1_then_v2(&v1, &v2, "2026-03-04T00:00:00Z"),
+            "2026-03-10T00:00:00Z",
+        );
         let expect = [
             ("early", "2026-03-03T16:00:00Z", 1),
             ("straddle", "2026-03-04T17:00:00Z", 1),
@@ -251,14 +235,7 @@ mod tests {
         };
         let before = run(vec![one(1)], "2026-03-03T23:00:00Z");
         let after = run(
-            vec![
-                one(1),
-                PolicyVersion {
-                    number: 2,
-                    effective_at: at("2026-03-04T00:00:00Z"),
-                    policy: &v2,
-                },
-            ],
+            v1_then_v2(&v1, &v2, "2026-03-04T00:00:00Z"),
             "2026-03-03T23:00:00Z",
         );
         // "late" exists (its account facts are from February) but has no
